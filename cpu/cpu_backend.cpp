@@ -1,0 +1,334 @@
+// CPU backend: OpenBLAS for every O(n^3) / O(m n^2) / O(n^2 T) product, OpenMP over rows
+// for the fused in-block sweep.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend.h"
+#include "blas.h"
+#include "error.h"
+#include "half.h"
+
+namespace gptaq {
+namespace {
+
+int to_int(int64_t v, const char *what) {
+  if (v < 0 || v > INT_MAX)
+    fail(GPTAQ_ERR_SHAPE, "%s = %lld exceeds the BLAS integer range", what,
+         static_cast<long long>(v));
+  return static_cast<int>(v);
+}
+
+bool all_finite(const void *x, int64_t count, gptaq_dtype dt) {
+  if (dt == GPTAQ_DTYPE_F32) {
+    const uint32_t *p = static_cast<const uint32_t *>(x);
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < count; ++i) bad |= ((p[i] & 0x7f800000u) == 0x7f800000u);
+    return bad == 0;
+  }
+  const uint16_t *p = static_cast<const uint16_t *>(x);
+  const uint16_t mask = dt == GPTAQ_DTYPE_F16 ? 0x7c00u : 0x7f80u;
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < count; ++i) bad |= ((p[i] & mask) == mask);
+  return bad == 0;
+}
+
+// Convert `tokens` rows starting at row t0 (only rows with mask != 0) into dst as fp32.
+// Returns the number of rows written.
+int64_t gather_rows(float *dst, const void *src, int64_t n, int64_t t0, int64_t tokens,
+                    gptaq_dtype dt, const uint8_t *mask) {
+  int64_t out = 0;
+  for (int64_t t = t0; t < t0 + tokens; ++t) {
+    if (mask && !mask[t]) continue;
+    float *d = dst + out * n;
+    if (dt == GPTAQ_DTYPE_F32) {
+      std::memcpy(d, static_cast<const float *>(src) + t * n, sizeof(float) * n);
+    } else {
+      const uint16_t *s = static_cast<const uint16_t *>(src) + t * n;
+      if (dt == GPTAQ_DTYPE_F16)
+        for (int64_t j = 0; j < n; ++j) d[j] = f16_to_f32(s[j]);
+      else
+        for (int64_t j = 0; j < n; ++j) d[j] = bf16_to_f32(s[j]);
+    }
+    ++out;
+  }
+  return out;
+}
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int num_threads) : threads_(num_threads) {
+    if (threads_ > 0) openblas_set_num_threads(threads_);
+  }
+  gptaq_backend kind() const override { return GPTAQ_BACKEND_CPU; }
+
+  void *alloc(size_t bytes) override {
+    void *p = std::calloc(bytes ? bytes : 1, 1);
+    if (!p)
+      fail(GPTAQ_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes (%.2f GiB) of host memory", bytes,
+           static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+    return p;
+  }
+  void release(void *p) override { std::free(p); }
+  void upload(void *dst, const void *src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void download(void *dst, const void *src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+  }
+  void copy(void *dst, const void *src, size_t bytes) override { std::memmove(dst, src, bytes); }
+  void zero(void *p, size_t bytes) override { std::memset(p, 0, bytes); }
+
+  int64_t stats_add(StatsBuffers &s, int64_t n, const void *x_q, const void *x_fp,
+                    int64_t tokens, gptaq_dtype dt, const uint8_t *mask) override {
+    const int64_t total = tokens * n;
+    if (!all_finite(x_q, total, dt))
+      fail(GPTAQ_ERR_NON_FINITE, "x_q contains NaN or Inf; the batch of %lld tokens was rejected",
+           static_cast<long long>(tokens));
+    if (x_fp && !all_finite(x_fp, total, dt))
+      fail(GPTAQ_ERR_NON_FINITE,
+           "x_fp contains NaN or Inf; the batch of %lld tokens was rejected",
+           static_cast<long long>(tokens));
+    const int ni = to_int(n, "columns");
+    // Tiles of tokens: large enough for syrk/gemm to run at speed, small enough to stay
+    // O(columns) in extra memory per token row.
+    const int64_t tile = std::max<int64_t>(1, std::min<int64_t>(tokens, (int64_t{1} << 24) / n));
+    const bool direct = dt == GPTAQ_DTYPE_F32 && !mask && !x_fp;
+    std::vector<float> bq, bd;
+    try {
+      if (!direct) bq.resize(static_cast<size_t>(tile * n));
+      if (x_fp) bd.resize(static_cast<size_t>(tile * n));
+    } catch (const std::bad_alloc &) {
+      fail(GPTAQ_ERR_OUT_OF_MEMORY, "cannot allocate %lld bytes of conversion buffers",
+           static_cast<long long>(2 * tile * n * 4));
+    }
+    int64_t counted = 0;
+    for (int64_t t0 = 0; t0 < tokens; t0 += tile) {
+      const int64_t tt = std::min(tile, tokens - t0);
+      const float *q;
+      int64_t rows;
+      if (direct) {
+        q = static_cast<const float *>(x_q) + t0 * n;
+        rows = tt;
+      } else {
+        rows = gather_rows(bq.data(), x_q, n, t0, tt, dt, mask);
+        q = bq.data();
+      }
+      if (rows == 0) continue;
+      const int k = static_cast<int>(rows);
+      const float one = 1.0f;
+      // Column-major view: q is n x k (lda n); xx += q q^T (upper triangle, col-major).
+      ssyrk_("U", "N", &ni, &k, &one, q, &ni, &one, s.xx, &ni);
+      if (x_fp) {
+        gather_rows(bd.data(), x_fp, n, t0, tt, dt, mask);
+        float *d = bd.data();
+        for (int64_t i = 0; i < rows * n; ++i) d[i] -= q[i];
+        // Row-major dx[a][b] += sum_t d[t][a] q[t][b]  ==  col-major C = Q D^T.
+        sgemm_("N", "T", &ni, &ni, &k, &one, q, &ni, d, &ni, &one, s.dx, &ni);
+      }
+      for (int64_t t = 0; t < rows; ++t) {
+        const float *row = q + t * n;
+        for (int64_t j = 0; j < n; ++j) s.xsum[j] += row[j];
+      }
+      counted += rows;
+    }
+    // Mirror the col-major upper triangle (row-major lower) into the other half so the
+    // buffer is a full symmetric matrix for every reader.
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = r + 1; c < n; ++c) s.xx[r * n + c] = s.xx[c * n + r];
+    s.tokens += static_cast<double>(counted);
+    return counted;
+  }
+
+  void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+            int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+            int64_t ldc) override {
+    if (m == 0 || n == 0) return;
+    // Row-major C = op(A) op(B)  <=>  col-major C^T = op(B)^T op(A)^T.
+    const int mi = to_int(m, "m"), ni = to_int(n, "n"), ki = to_int(k, "k");
+    const int la = to_int(lda, "lda"), lb = to_int(ldb, "ldb"), lc = to_int(ldc, "ldc");
+    sgemm_(tb ? "T" : "N", ta ? "T" : "N", &ni, &mi, &ki, &alpha, b, &lb, a, &la, &beta, c, &lc);
+  }
+
+  bool inverse_upper_factor(float *h, int64_t n) override {
+    const int ni = to_int(n, "columns");
+    // U = J L^-1 J where J H J = L L^T (J reverses indices): one Cholesky and one
+    // triangular inverse (2/3 n^3) instead of the reference's three factorizations.
+    const int64_t nn = n * n;
+    std::reverse(h, h + nn);
+    int info = 0;
+    // Row-major lower L == col-major upper; spotrf('U') gives H' = Uc^T Uc.
+    spotrf_("U", &ni, h, &ni, &info);
+    if (info != 0) return false;
+    strtri_("U", "N", &ni, h, &ni, &info);
+    if (info != 0) return false;
+    std::reverse(h, h + nn);
+    // Row-major upper now holds U; clear the stale strictly-lower part.
+    for (int64_t r = 1; r < n; ++r) std::memset(h + r * n, 0, sizeof(float) * r);
+    for (int64_t j = 0; j < n; ++j) {
+      float d = h[j * n + j];
+      if (!(std::isfinite(d) && d > 0.0f)) return false;
+    }
+    return true;
+  }
+
+  void asym_term(float *d, const float *u, int64_t n, float alpha) override {
+    const int ni = to_int(n, "columns");
+    const float one = 1.0f;
+    // Row-major T = D U^T: col-major T^T = U D^T; the U buffer read col-major is U^T
+    // (lower), so op = transpose.
+    strmm_("L", "L", "T", "N", &ni, &ni, &one, u, &ni, d, &ni);
+    for (int64_t r = 0; r < n; ++r) std::memset(d + r * n, 0, sizeof(float) * (r + 1));
+    // Row-major P = alpha T U: col-major P^T = U^T T^T, op = no transpose.
+    strmm_("L", "L", "N", "N", &ni, &ni, &alpha, u, &ni, d, &ni);
+  }
+
+  void scale_copy(float *out, const float *in, int64_t count, float scale) override {
+    for (int64_t i = 0; i < count; ++i) out[i] = in[i] * scale;
+  }
+  void add_diag(float *a, int64_t n, int64_t lda, float value) override {
+    for (int64_t j = 0; j < n; ++j) a[j * lda + j] += value;
+  }
+  void get_diag(const float *a, int64_t n, int64_t lda, float *out) override {
+    for (int64_t j = 0; j < n; ++j) out[j] = a[j * lda + j];
+  }
+
+  void permute_sym(float *out, const float *in, int64_t n, const int64_t *perm) override {
+    if (out != in) std::memcpy(out, in, sizeof(float) * n * n);
+    permute_cols(out, out, n, n, perm);
+    permute_rows_inplace(out, n, n, perm);
+  }
+
+  void permute_cols(float *out, const float *in, int64_t rows, int64_t n,
+                    const int64_t *perm) override {
+    std::vector<float> tmp(static_cast<size_t>(n));
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *src = in + r * n;
+      for (int64_t j = 0; j < n; ++j) tmp[j] = src[perm[j]];
+      std::memcpy(out + r * n, tmp.data(), sizeof(float) * n);
+    }
+  }
+
+  void zero_cols(float *a, int64_t rows, int64_t lda, const int64_t *cols,
+                 int64_t count) override {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < count; ++k) a[r * lda + cols[k]] = 0.0f;
+  }
+  void set_diag_at(float *a, int64_t lda, const int64_t *idx, int64_t count,
+                   float value) override {
+    for (int64_t k = 0; k < count; ++k) a[idx[k] * lda + idx[k]] = value;
+  }
+
+  void find_params(const QuantSpec &spec, const float *w, int64_t rows, int64_t cols,
+                   int64_t ldw, int32_t g, float *params, int64_t n_groups) override {
+    const int64_t gs = g > 0 ? g : cols;
+#pragma omp parallel for schedule(static) num_threads(omp_threads())
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < n_groups; ++k) {
+        const int64_t c0 = k * gs, c1 = std::min(cols, c0 + gs);
+        float *p = params + (r * n_groups + k) * 2;
+        q_find_params(spec, w + r * ldw + c0, c1 - c0, nullptr, 0, p, p + 1);
+      }
+  }
+
+  void sweep_block(const QuantSpec &spec, const SweepBlock &b) override {
+    const int64_t B = b.i2 - b.i1;
+    double loss = 0.0;
+#pragma omp parallel num_threads(omp_threads()) reduction(+ : loss)
+    {
+      std::vector<float> w1(static_cast<size_t>(B));
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < b.rows; ++r) {
+        float *wr = b.w + r * b.ldw;
+        std::memcpy(w1.data(), wr + b.i1, sizeof(float) * B);
+        float *er = b.err + r * B;
+        float *qr = b.qblk + r * B;
+        uint8_t *cr = b.codes + r * b.cols;
+        float *pr = b.params + r * b.n_groups * 2;
+        double row_loss = 0.0;
+        for (int64_t i = 0; i < B; ++i) {
+          const int64_t j = b.i1 + i;
+          if (b.dynamic && j % b.group_size == 0) {
+            const int64_t end = std::min(b.cols, j + b.group_size);
+            const int64_t na = std::min(end, b.i2) - j;
+            const int64_t nb = std::max<int64_t>(0, end - b.i2);
+            float *p = pr + static_cast<int64_t>(j / b.group_size) * 2;
+            q_find_params(spec, w1.data() + i, na, wr + b.i2, nb, p, p + 1);
+          }
+          const float *p = pr + static_cast<int64_t>(b.group_of[j]) * 2;
+          const float x = w1[i];
+          const float q = q_quantize(spec, x, p[0], p[1], cr + j);
+          if (b.feedback) {
+            const float d = b.u[j * b.cols + j];
+            const float e = (x - q) / d;
+            row_loss += static_cast<double>((x - q) * (x - q) / (d * d));
+            const float *urow = b.u + j * b.cols + b.i1;
+            if (b.p) {
+              const float *prow = b.p + j * b.cols + b.i1;
+              for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k] - x * prow[k];
+            } else {
+              for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k];
+            }
+            er[i] = e;
+          } else {
+            er[i] = 0.0f;
+          }
+          w1[i] = q;
+          qr[i] = q;
+        }
+        std::memcpy(wr + b.i1, w1.data(), sizeof(float) * B);
+        loss += row_loss / 2.0;
+      }
+    }
+    *b.loss += loss;
+  }
+
+ private:
+  int omp_threads() const {
+#ifdef _OPENMP
+    return threads_ > 0 ? threads_ : omp_get_max_threads();
+#else
+    return 1;
+#endif
+  }
+
+  static void permute_rows_inplace(float *a, int64_t rows, int64_t n, const int64_t *perm) {
+    // out[r] = in[perm[r]] by following cycles with one spare row.
+    std::vector<char> done(static_cast<size_t>(rows), 0);
+    std::vector<float> tmp(static_cast<size_t>(n));
+    for (int64_t start = 0; start < rows; ++start) {
+      if (done[start] || perm[start] == start) {
+        done[start] = 1;
+        continue;
+      }
+      std::memcpy(tmp.data(), a + start * n, sizeof(float) * n);
+      int64_t cur = start;
+      while (true) {
+        int64_t src = perm[cur];
+        done[cur] = 1;
+        if (src == start) {
+          std::memcpy(a + cur * n, tmp.data(), sizeof(float) * n);
+          break;
+        }
+        std::memcpy(a + cur * n, a + src * n, sizeof(float) * n);
+        cur = src;
+      }
+    }
+  }
+
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int num_threads) {
+  return std::unique_ptr<Backend>(new CpuBackend(num_threads));
+}
+
+}  // namespace gptaq

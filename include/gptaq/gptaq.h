@@ -1,0 +1,374 @@
+/*
+ * gptaq.h - the public C ABI of libgptaq.
+ *
+ * libgptaq quantizes the weights of linear layers with Hessian-based post-training
+ * quantization: RTN (baseline), GPTQ, GPTAQ (asymmetric calibration) and GPTQT
+ * (binary coding). Calibration activations are streamed in with gptaq_add_batch();
+ * only O(columns^2) statistics are kept. gptaq_solve() then quantizes any number of
+ * weights that read the same input (q/k/v, gate/up) against those statistics; the
+ * factorization of the Hessian is computed once and reused.
+ *
+ * CONVENTIONS
+ *  - Every function that can fail returns a gptaq_status (0 = GPTAQ_OK, < 0 = error).
+ *    Nothing is printed and nothing aborts.
+ *  - Errors on a context leave a message on the context (gptaq_ctx_errmsg). Calls that
+ *    have no context (create, file helpers) leave it in a thread-local slot
+ *    (gptaq_last_errmsg). A failed call leaves the context usable and its statistics
+ *    unchanged.
+ *  - Matrices are row-major (C order). A weight is rows x columns (out_features x
+ *    in_features), as frameworks store it. A calibration batch is tokens x columns.
+ *  - Sizes are int64_t; booleans are int32_t (0 / non-zero).
+ *
+ * THREAD SAFETY
+ *  A context is not thread-safe: use one context per thread, or serialize calls on a
+ *  context yourself (a concurrent call that the library detects fails with
+ *  GPTAQ_ERR_BUSY). Different contexts may be used from different threads at the same
+ *  time. Functions without a context are thread-safe.
+ */
+#ifndef GPTAQ_GPTAQ_H
+#define GPTAQ_GPTAQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Export macro: symbols are hidden by default and only the API is exported. */
+#if defined(SWIG)
+#define GPTAQ_API
+#elif defined(_WIN32)
+#if defined(GPTAQ_BUILDING_LIBRARY)
+#define GPTAQ_API __declspec(dllexport)
+#else
+#define GPTAQ_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define GPTAQ_API __attribute__((visibility("default")))
+#else
+#define GPTAQ_API
+#endif
+
+/* ---------------------------------------------------------------------------------- */
+/* Version                                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+#define GPTAQ_VERSION_MAJOR 0
+#define GPTAQ_VERSION_MINOR 1
+#define GPTAQ_VERSION_PATCH 0
+#define GPTAQ_VERSION_NUMBER \
+  (GPTAQ_VERSION_MAJOR * 10000 + GPTAQ_VERSION_MINOR * 100 + GPTAQ_VERSION_PATCH)
+
+/* The version of the library actually loaded, as GPTAQ_VERSION_NUMBER. Compare with the
+ * header's macro to detect a header/library mismatch. */
+GPTAQ_API int32_t gptaq_version_number(void);
+
+/* The version as a static string, e.g. "0.1.0". */
+GPTAQ_API const char *gptaq_version_string(void);
+
+/* A static one-line description of the build: version, backends compiled in, BLAS. */
+GPTAQ_API const char *gptaq_build_info(void);
+
+/* ---------------------------------------------------------------------------------- */
+/* Status codes (stable: values never change, new ones are appended)                    */
+/* ---------------------------------------------------------------------------------- */
+
+typedef enum gptaq_status {
+  GPTAQ_OK = 0,
+  GPTAQ_ERR_INVALID_ARGUMENT = -1,   /* NULL pointer, value out of range, bad enum     */
+  GPTAQ_ERR_SHAPE = -2,              /* a size does not match the context or overflows */
+  GPTAQ_ERR_NON_FINITE = -3,         /* NaN or Inf in an input; nothing was changed    */
+  GPTAQ_ERR_NO_DATA = -4,            /* solve before any calibration batch             */
+  GPTAQ_ERR_NOT_POSITIVE_DEFINITE = -5, /* Hessian still indefinite after damping retries */
+  GPTAQ_ERR_OUT_OF_MEMORY = -6,      /* an allocation failed; the message gives the size */
+  GPTAQ_ERR_BACKEND_UNAVAILABLE = -7, /* backend not compiled in or no device answers  */
+  GPTAQ_ERR_DEVICE = -8,             /* a CUDA / cuBLAS / cuSOLVER call failed          */
+  GPTAQ_ERR_IO = -9,                 /* a file could not be opened, read or written    */
+  GPTAQ_ERR_FORMAT = -10,            /* a file or buffer is malformed or inconsistent  */
+  GPTAQ_ERR_UNSUPPORTED = -11,       /* valid request this build or method cannot do   */
+  GPTAQ_ERR_BUSY = -12,              /* the context is in use by another thread        */
+  GPTAQ_ERR_INTERNAL = -13           /* a bug: please report it with the message       */
+} gptaq_status;
+
+/* A static English name for a status, e.g. "invalid argument". Never NULL. */
+GPTAQ_API const char *gptaq_status_string(int32_t status);
+
+/* The message of the last failed call on this thread that had no context (create,
+ * file helpers). Empty string when there is none. Valid until the next such call on the
+ * same thread. Never NULL. */
+GPTAQ_API const char *gptaq_last_errmsg(void);
+
+/* ---------------------------------------------------------------------------------- */
+/* Enumerations (stored as int32_t in structs so every binding sees the same layout)    */
+/* ---------------------------------------------------------------------------------- */
+
+typedef enum gptaq_method {
+  GPTAQ_METHOD_RTN = 0,   /* round to nearest, no calibration needed beyond shapes     */
+  GPTAQ_METHOD_GPTQ = 1,  /* GPTQ: error feedback through the inverse Hessian          */
+  GPTAQ_METHOD_GPTAQ = 2  /* GPTAQ: GPTQ plus the asymmetric-calibration term (x_fp)   */
+} gptaq_method;
+
+typedef enum gptaq_quantizer_kind {
+  GPTAQ_QUANTIZER_UNIFORM = 0, /* the GPTQ uniform grid: codes, scales, zeros           */
+  GPTAQ_QUANTIZER_BINARY = 1   /* GPTQT binary coding: level indices, alphas, bias      */
+} gptaq_quantizer_kind;
+
+typedef enum gptaq_backend {
+  GPTAQ_BACKEND_AUTO = 0, /* CUDA when compiled in and a device answers, else CPU       */
+  GPTAQ_BACKEND_CPU = 1,
+  GPTAQ_BACKEND_CUDA = 2
+} gptaq_backend;
+
+typedef enum gptaq_dtype {
+  GPTAQ_DTYPE_F32 = 0,
+  GPTAQ_DTYPE_F16 = 1,  /* IEEE binary16, passed as uint16_t bits                      */
+  GPTAQ_DTYPE_BF16 = 2, /* bfloat16, passed as uint16_t bits                            */
+  GPTAQ_DTYPE_U8 = 3,   /* only for files (codes)                                       */
+  GPTAQ_DTYPE_I32 = 4   /* only for files (g_idx, packed words)                         */
+} gptaq_dtype;
+
+typedef enum gptaq_objective {
+  GPTAQ_OBJECTIVE_OUTPUT = 0,  /* GPTQT search: mean_r (sum_j dW_rj * xbar_j)^2        */
+  GPTAQ_OBJECTIVE_HESSIAN = 1, /* GPTQT search: trace(dW H dW^T)                        */
+  GPTAQ_OBJECTIVE_WEIGHT = 2   /* GPTQT search: sum dW^2 (also the fallback)            */
+} gptaq_objective;
+
+/* ---------------------------------------------------------------------------------- */
+/* Configuration: versioned and append-only                                            */
+/* ---------------------------------------------------------------------------------- */
+
+/* Fill with gptaq_config_init(&cfg, sizeof cfg) first, then change what you need.
+ * The library reads only the first struct_size bytes and defaults the rest, so a
+ * program compiled against an older header keeps working with a newer library.
+ * Only int32_t and float fields: the layout is the same in every language. */
+typedef struct gptaq_config {
+  int32_t struct_size;     /* sizeof(gptaq_config) as the caller compiled it           */
+  int32_t method;          /* gptaq_method; default GPTAQ_METHOD_GPTQ                 */
+  int32_t bits;            /* 2..8 (uniform), 2..4 (binary); default 4                */
+  int32_t group_size;      /* columns per group, or -1 for one group per row; def 128 */
+  int32_t sym;             /* symmetric grid (zero = 2^(bits-1)); default 1           */
+  int32_t act_order;       /* quantize columns by decreasing diag(H); default 0       */
+  int32_t static_groups;   /* group params from the original weight; default 0        */
+  int32_t mse;             /* MSE clip search for scale/zero; default 0               */
+  int32_t block_size;      /* lazy block width B, 1..4096; default 128                */
+  int32_t backend;         /* gptaq_backend; default GPTAQ_BACKEND_AUTO               */
+  int32_t device;          /* CUDA device ordinal; default 0                          */
+  int32_t num_threads;     /* CPU threads, 0 = all available; default 0               */
+  float damp_percent;      /* relative damping, > 0 and finite; default 0.01          */
+  int32_t damp_retries;    /* x10 damping retries when a factorization fails, 0..8; 4 */
+  float alpha;             /* GPTAQ's weight of the asymmetry term, finite; def 0.25  */
+  float mse_norm;          /* exponent of the MSE clip error, > 0; default 2.4        */
+  int32_t mse_grid;        /* MSE grid points per unit shrink, 1..10000; default 100  */
+  float mse_max_shrink;    /* largest shrink tried, (0, 1); default 0.8               */
+  /* GPTQT binary coding (quantizer = GPTAQ_QUANTIZER_BINARY) */
+  int32_t quantizer;       /* gptaq_quantizer_kind; default GPTAQ_QUANTIZER_UNIFORM   */
+  int32_t hyper_bits;      /* n, the first linear step's bits, bits < n <= 8; 0 = bits+2 */
+  int32_t explore_bits;    /* e, scale search span in bits, 0..n-1; default 1          */
+  int32_t explore_split;   /* S, number of scale candidates, 1..1000; default 20        */
+  int32_t objective;       /* gptaq_objective of the search; default OUTPUT            */
+} gptaq_config;
+
+/* Fill *cfg with the defaults. struct_size is the caller's sizeof(gptaq_config); the
+ * call writes only that many bytes.
+ * Returns GPTAQ_OK, or GPTAQ_ERR_INVALID_ARGUMENT if cfg is NULL or struct_size is
+ * smaller than the first field. */
+GPTAQ_API int32_t gptaq_config_init(gptaq_config *cfg, size_t struct_size);
+
+/* ---------------------------------------------------------------------------------- */
+/* Contexts                                                                             */
+/* ---------------------------------------------------------------------------------- */
+
+typedef struct gptaq_ctx gptaq_ctx;
+
+/* Create a context for inputs of width `columns` (in_features) with configuration
+ * `cfg` (NULL = all defaults). The configuration is validated and copied.
+ * On success *out is a new context; on failure *out is NULL and gptaq_last_errmsg()
+ * says why.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL out, bad config field, unknown enum
+ * value), GPTAQ_ERR_SHAPE (columns <= 0 or so large that columns^2 overflows),
+ * GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_BACKEND_UNAVAILABLE (CUDA asked for but not compiled
+ * in or no device), GPTAQ_ERR_DEVICE. */
+GPTAQ_API int32_t gptaq_ctx_create(gptaq_ctx **out, int64_t columns, const gptaq_config *cfg);
+
+/* Free a context and everything it owns. gptaq_ctx_free(NULL) is a no-op. */
+GPTAQ_API void gptaq_ctx_free(gptaq_ctx *ctx);
+
+/* The message of the last failed call on this context ("" if none). Never NULL; valid
+ * until the next call on the context. gptaq_ctx_errmsg(NULL) returns a static message. */
+GPTAQ_API const char *gptaq_ctx_errmsg(const gptaq_ctx *ctx);
+
+/* The input width the context was created for, or -1 if ctx is NULL. */
+GPTAQ_API int64_t gptaq_ctx_columns(const gptaq_ctx *ctx);
+
+/* The backend the context actually runs on (GPTAQ_BACKEND_CPU or _CUDA), -1 if NULL. */
+GPTAQ_API int32_t gptaq_ctx_backend(const gptaq_ctx *ctx);
+
+/* Copy the context's configuration into *cfg (only cfg->struct_size bytes; set that
+ * field first, or use gptaq_config_init). Returns GPTAQ_OK or GPTAQ_ERR_INVALID_ARGUMENT. */
+GPTAQ_API int32_t gptaq_ctx_get_config(const gptaq_ctx *ctx, gptaq_config *cfg);
+
+/* Replace the configuration of a context, keeping its statistics (e.g. solve the same
+ * layer at other bits). The cached factorization is kept when damping, act-order,
+ * method and alpha are unchanged. The backend, device and method family (whether x_fp
+ * statistics are kept: GPTAQ vs others) cannot change; that is GPTAQ_ERR_INVALID_ARGUMENT.
+ * On any error the old configuration stays. */
+GPTAQ_API int32_t gptaq_ctx_set_config(gptaq_ctx *ctx, const gptaq_config *cfg);
+
+/* Forget all statistics (as if freshly created). */
+GPTAQ_API int32_t gptaq_ctx_reset(gptaq_ctx *ctx);
+
+/* Total number of tokens accumulated so far (masked-out tokens not counted). */
+GPTAQ_API int64_t gptaq_ctx_num_tokens(const gptaq_ctx *ctx);
+
+/* CUDA only: the stream (a cudaStream_t passed as void *) the context enqueues its work
+ * on; NULL = the context's own stream. The caller keeps the stream alive while the
+ * context uses it. GPTAQ_ERR_UNSUPPORTED on the CPU backend unless stream is NULL. */
+GPTAQ_API int32_t gptaq_ctx_set_stream(gptaq_ctx *ctx, void *stream);
+
+/* ---------------------------------------------------------------------------------- */
+/* Calibration                                                                          */
+/* ---------------------------------------------------------------------------------- */
+
+/* Accumulate one batch of `tokens` calibration inputs, each of width columns, row-major
+ * tokens x columns, in `dtype` (GPTAQ_DTYPE_F32, _F16 or _BF16; the 16-bit types are
+ * passed as uint16_t bit patterns).
+ *   x_q : the input the layer sees (with every earlier layer already quantized).
+ *   x_fp: the full-precision model's input at the same positions. Required for
+ *         GPTAQ_METHOD_GPTAQ, must be NULL otherwise.
+ * With the CUDA backend the pointers may be host or device memory (detected per call).
+ * H = (2/N) sum x_q x_q^T and dXXT = (2/N) sum (x_fp - x_q) x_q^T are accumulated as
+ * sums; any split into batches gives the same statistics to fp32 rounding. Nothing of
+ * the batch is kept after the call returns. tokens == 0 is a no-op.
+ * A batch with any NaN or Inf is rejected whole (GPTAQ_ERR_NON_FINITE) and the
+ * statistics are unchanged.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx/x_q, x_fp missing for GPTAQ or
+ * given for other methods, bad dtype, tokens < 0), GPTAQ_ERR_NON_FINITE,
+ * GPTAQ_ERR_SHAPE (tokens * columns overflows), GPTAQ_ERR_OUT_OF_MEMORY,
+ * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_add_batch(gptaq_ctx *ctx, const void *x_q, const void *x_fp,
+                                  int64_t tokens, int32_t dtype);
+
+/* As gptaq_add_batch, with a token mask: tokens whose mask byte is 0 (padding) are left
+ * out of the statistics and of the token count. mask NULL = every token counts. */
+GPTAQ_API int32_t gptaq_add_batch_masked(gptaq_ctx *ctx, const void *x_q, const void *x_fp,
+                                         int64_t tokens, int32_t dtype,
+                                         const uint8_t *mask);
+
+/* ---------------------------------------------------------------------------------- */
+/* Solving                                                                              */
+/* ---------------------------------------------------------------------------------- */
+
+/* The number of quantization groups for `columns` inputs and `group_size`
+ * (ceil(columns / group_size), or 1 when group_size is -1). -1 for invalid input. */
+GPTAQ_API int64_t gptaq_num_groups(int64_t columns, int32_t group_size);
+
+/* What a solve reports beside its outputs. Set struct_size = sizeof(gptaq_solve_info)
+ * before the call (the library writes only that many bytes). */
+typedef struct gptaq_solve_info {
+  int32_t struct_size;
+  int32_t n_groups;       /* groups per row in scales/zeros (alpha/bias for binary)   */
+  double loss;            /* sum over columns of (w - q)^2 / d^2 / 2 (0 for RTN)      */
+  float damp_used;        /* the relative damping finally used (after retries)        */
+  int32_t damp_retries;   /* how many x10 damping increases were needed               */
+  int32_t factor_reused;  /* 1 if the cached factorization was reused                 */
+  int32_t level_set;      /* GPTQT: index of the chosen level set, else -1            */
+  int32_t scale_index;    /* GPTQT: index of the chosen scale candidate, else -1      */
+  double seconds;         /* wall time of the solve                                   */
+} gptaq_solve_info;
+
+/* Quantize one weight (rows x columns, fp32, row-major, host memory) against the
+ * context's statistics with the uniform quantizer (GPTQ checkpoint conventions).
+ * Outputs (caller-allocated, host memory, written only on success):
+ *   codes   rows x columns uint8, each in [0, 2^bits - 1]          (required)
+ *   scales  rows x n_groups float32                                (required)
+ *   zeros   rows x n_groups float32 (integer-valued)               (required)
+ *   g_idx   columns int32: the group that quantized each column    (may be NULL)
+ *   dequant rows x columns float32: scale * (code - zero)          (may be NULL)
+ *   info    loss, damping used, ...                                (may be NULL)
+ * with n_groups = gptaq_num_groups(columns, group_size). For RTN no batch is needed
+ * (act-order then needs statistics). The factorization is cached on the context and
+ * reused by the next solve until a batch is added or the configuration changes.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL pointer, context configured for
+ * the binary quantizer), GPTAQ_ERR_SHAPE (columns differs from the context, rows <= 0,
+ * size overflow), GPTAQ_ERR_NON_FINITE (weight has NaN/Inf), GPTAQ_ERR_NO_DATA,
+ * GPTAQ_ERR_NOT_POSITIVE_DEFINITE, GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_DEVICE,
+ * GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_solve(gptaq_ctx *ctx, const float *weight, int64_t rows,
+                              int64_t columns, uint8_t *codes, float *scales, float *zeros,
+                              int32_t *g_idx, float *dequant, gptaq_solve_info *info);
+
+/* Quantize one weight with the GPTQT binary-coding quantizer (quantizer =
+ * GPTAQ_QUANTIZER_BINARY, bits = k). Outputs (host memory, written only on success):
+ *   codes   rows x columns uint8 level indices in [0, 2^k); bit i (most significant
+ *           first) is the sign of alpha_i: set = +alpha_i, clear = -alpha_i (required)
+ *   alpha   rows x n_groups x k float32                            (required)
+ *   bias    rows x n_groups float32                                (required)
+ *   g_idx   columns int32                                          (may be NULL)
+ *   dequant rows x columns float32: sum_i (+/-)alpha_i + bias        (may be NULL)
+ *   info    as for gptaq_solve, with the chosen level set and scale (may be NULL)
+ * Returns the statuses of gptaq_solve; GPTAQ_ERR_INVALID_ARGUMENT when the context is
+ * configured for the uniform quantizer. */
+GPTAQ_API int32_t gptaq_solve_binary(gptaq_ctx *ctx, const float *weight, int64_t rows,
+                                     int64_t columns, uint8_t *codes, float *alpha,
+                                     float *bias, int32_t *g_idx, float *dequant,
+                                     gptaq_solve_info *info);
+
+/* ---------------------------------------------------------------------------------- */
+/* Capabilities                                                                         */
+/* ---------------------------------------------------------------------------------- */
+
+/* 1 if `backend` was compiled in and (for CUDA) a device answers, else 0. AUTO and CPU
+ * always answer 1. Never fails. */
+GPTAQ_API int32_t gptaq_backend_available(int32_t backend);
+
+/* ---------------------------------------------------------------------------------- */
+/* NumPy .npy files (used by the gptaq tool; handy for tests and bindings)             */
+/* ---------------------------------------------------------------------------------- */
+
+/* A streaming reader of a 2-D (or 1-D, seen as 1 x n) C-order .npy file with dtype
+ * <f4, <f2, |u1 or <i4. Headers are validated against the file size. */
+typedef struct gptaq_npy_reader gptaq_npy_reader;
+
+/* Open `path`. Errors: GPTAQ_ERR_INVALID_ARGUMENT, GPTAQ_ERR_IO, GPTAQ_ERR_FORMAT
+ * (not an npy file, Fortran order, unsupported dtype or rank, size mismatch). */
+GPTAQ_API int32_t gptaq_npy_open(gptaq_npy_reader **out, const char *path);
+
+/* Shape and dtype (gptaq_dtype) of the array; any pointer may be NULL. */
+GPTAQ_API int32_t gptaq_npy_info(const gptaq_npy_reader *r, int32_t *dtype, int64_t *rows,
+                                 int64_t *cols);
+
+/* Read the next up-to `max_rows` rows into dst (max_rows * cols elements of the file's
+ * dtype). *rows_read gets how many were read (0 at the end). */
+GPTAQ_API int32_t gptaq_npy_read_rows(gptaq_npy_reader *r, void *dst, int64_t max_rows,
+                                      int64_t *rows_read);
+
+/* Close the reader; NULL is a no-op. */
+GPTAQ_API void gptaq_npy_close(gptaq_npy_reader *r);
+
+/* Write a 2-D C-order .npy file (rows x cols of dtype); cols < 0 writes a 1-D array of
+ * `rows` elements. Errors: GPTAQ_ERR_INVALID_ARGUMENT, GPTAQ_ERR_IO. */
+GPTAQ_API int32_t gptaq_npy_write(const char *path, int32_t dtype, int64_t rows,
+                                  int64_t cols, const void *data);
+
+/* ---------------------------------------------------------------------------------- */
+/* Half-precision helpers                                                               */
+/* ---------------------------------------------------------------------------------- */
+
+/* Convert n values between fp32 and fp16/bf16 bit patterns (round to nearest even).
+ * dtype is GPTAQ_DTYPE_F16 or GPTAQ_DTYPE_BF16. Returns GPTAQ_ERR_INVALID_ARGUMENT for
+ * NULL pointers or another dtype. */
+GPTAQ_API int32_t gptaq_f32_to_half(int32_t dtype, const float *src, uint16_t *dst, int64_t n);
+GPTAQ_API int32_t gptaq_half_to_f32(int32_t dtype, const uint16_t *src, float *dst, int64_t n);
+
+/* ==== BEGIN SECTION: checkpoint formats (GPTQ packing, safetensors, LUT-GEMM, imatrix) ==== */
+/* ==== END SECTION: checkpoint formats ==== */
+
+/* ==== BEGIN SECTION: statistics exchange (merge, save/load, all-reduce access) ==== */
+/* ==== END SECTION: statistics exchange ==== */
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* GPTAQ_GPTAQ_H */

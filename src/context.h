@@ -1,0 +1,78 @@
+// The context object behind the opaque gptaq_ctx handle.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend.h"
+#include "config.h"
+
+namespace gptaq {
+
+// A buffer in a backend's memory, freed with it.
+class DevBuf {
+ public:
+  DevBuf() = default;
+  DevBuf(Backend *be, size_t bytes) : be_(be), p_(be->alloc(bytes)), bytes_(bytes) {}
+  ~DevBuf() { reset(); }
+  DevBuf(const DevBuf &) = delete;
+  DevBuf &operator=(const DevBuf &) = delete;
+  DevBuf(DevBuf &&o) noexcept : be_(o.be_), p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr; }
+  DevBuf &operator=(DevBuf &&o) noexcept {
+    if (this != &o) {
+      reset();
+      be_ = o.be_;
+      p_ = o.p_;
+      bytes_ = o.bytes_;
+      o.p_ = nullptr;
+    }
+    return *this;
+  }
+  void reset() {
+    if (p_) be_->release(p_);
+    p_ = nullptr;
+    bytes_ = 0;
+  }
+  template <class T>
+  T *as() const {
+    return static_cast<T *>(p_);
+  }
+  void *get() const { return p_; }
+  size_t bytes() const { return bytes_; }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  Backend *be_ = nullptr;
+  void *p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// The cached factorization of one context (ALGORITHMS.md §2), valid until a batch is
+// added or the configuration changes what it depends on.
+struct Factor {
+  bool valid = false;
+  DevBuf u;                   // n x n, upper factor of the damped, permuted H^-1
+  DevBuf p;                   // n x n, GPTAQ's P (empty for GPTQ)
+  std::vector<int64_t> perm;  // act-order permutation (identity when off)
+  std::vector<int64_t> dead;  // dead columns (original indices)
+  float damp_used = 0.0f;
+  int32_t retries = 0;
+};
+
+}  // namespace gptaq
+
+struct gptaq_ctx {
+  gptaq::Config cfg;
+  int64_t n = 0;
+  std::unique_ptr<gptaq::Backend> be;
+  gptaq::DevBuf xx, dx, xsum;
+  gptaq::StatsBuffers stats;
+  gptaq::Factor factor;
+  std::string err;
+  std::atomic<int> busy{0};
+
+  bool wants_cross() const { return cfg.method == GPTAQ_METHOD_GPTAQ; }
+};

@@ -1,0 +1,218 @@
+#include "solver/solve.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "error.h"
+
+namespace gptaq {
+namespace {
+
+int64_t groups_of(int64_t cols, int32_t g) { return g > 0 ? (cols + g - 1) / g : 1; }
+
+QuantSpec make_spec(const Config &c) {
+  QuantSpec s{};
+  s.kind = c.quantizer == GPTAQ_QUANTIZER_BINARY ? QUANT_BINARY : QUANT_UNIFORM;
+  s.uniform.bits = c.bits;
+  s.uniform.maxq = static_cast<float>((1 << c.bits) - 1);
+  s.uniform.sym = c.sym;
+  s.uniform.mse = c.mse;
+  s.uniform.mse_norm = c.mse_norm;
+  s.uniform.mse_grid = c.mse_grid;
+  s.uniform.mse_max_shrink = c.mse_max_shrink;
+  return s;
+}
+
+// §2: dead columns, act-order, damping with bounded x10 retries, U, and GPTAQ's P.
+void factorize(gptaq_ctx &ctx) {
+  Backend &be = *ctx.be;
+  const Config &c = ctx.cfg;
+  const int64_t n = ctx.n;
+  const size_t mat = sizeof(float) * static_cast<size_t>(n) * static_cast<size_t>(n);
+  if (ctx.stats.tokens <= 0.0)
+    fail(GPTAQ_ERR_NO_DATA, "no calibration tokens: call gptaq_add_batch before gptaq_solve");
+  Factor f;
+  const float norm = static_cast<float>(2.0 / ctx.stats.tokens);
+
+  // H = (2/N) sum x x^T; dead columns get H[j][j] = 1.
+  std::vector<float> diag(static_cast<size_t>(n));
+  be.get_diag(ctx.stats.xx, n, n, diag.data());
+  for (int64_t j = 0; j < n; ++j)
+    if (diag[j] == 0.0f) f.dead.push_back(j);
+  for (int64_t j = 0; j < n; ++j) diag[j] = diag[j] == 0.0f ? 1.0f : diag[j] * norm;
+
+  f.perm.resize(static_cast<size_t>(n));
+  std::iota(f.perm.begin(), f.perm.end(), int64_t{0});
+  if (c.act_order)
+    std::stable_sort(f.perm.begin(), f.perm.end(),
+                     [&](int64_t a, int64_t b) { return diag[a] > diag[b]; });
+  const bool permuted = c.act_order != 0;
+
+  double mean_diag = 0.0;
+  for (float d : diag) mean_diag += d;
+  mean_diag /= static_cast<double>(n);
+
+  DevBuf h0(&be, mat);  // undamped, permuted H (kept for retries)
+  be.scale_copy(h0.as<float>(), ctx.stats.xx, n * n, norm);
+  be.set_diag_at(h0.as<float>(), n, f.dead.data(), static_cast<int64_t>(f.dead.size()), 1.0f);
+  if (permuted) be.permute_sym(h0.as<float>(), h0.as<float>(), n, f.perm.data());
+
+  f.u = DevBuf(&be, mat);
+  bool ok = false;
+  float damp = c.damp_percent;
+  for (int32_t attempt = 0; attempt <= c.damp_retries; ++attempt) {
+    be.copy(f.u.get(), h0.get(), mat);
+    be.add_diag(f.u.as<float>(), n, n, static_cast<float>(damp * mean_diag));
+    if (be.inverse_upper_factor(f.u.as<float>(), n)) {
+      ok = true;
+      f.retries = attempt;
+      break;
+    }
+    if (attempt < c.damp_retries) damp *= 10.0f;
+  }
+  if (!ok)
+    fail(GPTAQ_ERR_NOT_POSITIVE_DEFINITE,
+         "the Hessian (%lld columns) is not positive definite even with relative damping %g "
+         "after %d retries; more calibration tokens or a larger damp_percent may help",
+         static_cast<long long>(n), static_cast<double>(damp), c.damp_retries);
+  f.damp_used = damp;
+
+  if (ctx.wants_cross()) {
+    // P = alpha * triu_strict(dXXT U^T) U with dXXT[:, dead] = 0, permuted like H.
+    // h0 is no longer needed: reuse it so a solve peaks at 4 n^2 floats.
+    f.p = std::move(h0);
+    be.scale_copy(f.p.as<float>(), ctx.stats.dx, n * n, norm);
+    be.zero_cols(f.p.as<float>(), n, n, f.dead.data(), static_cast<int64_t>(f.dead.size()));
+    if (permuted) be.permute_sym(f.p.as<float>(), f.p.as<float>(), n, f.perm.data());
+    be.asym_term(f.p.as<float>(), f.u.as<float>(), n, c.alpha);
+  }
+  f.valid = true;
+  ctx.factor = std::move(f);
+}
+
+}  // namespace
+
+void invalidate_factor(gptaq_ctx &ctx) { ctx.factor = Factor(); }
+
+void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out) {
+  Backend &be = *ctx.be;
+  const Config &c = ctx.cfg;
+  const int64_t n = ctx.n, m = rows;
+  const bool rtn = c.method == GPTAQ_METHOD_RTN;
+  const int32_t g = c.group_size;  // -1: one group per row
+  const int64_t G = groups_of(n, g);
+  const QuantSpec spec = make_spec(c);
+  if (spec.kind == QUANT_BINARY)
+    fail(GPTAQ_ERR_UNSUPPORTED, "the binary quantizer is not available in this build");
+
+  out.factor_reused = false;
+  if (!rtn) {
+    if (ctx.factor.valid)
+      out.factor_reused = true;
+    else
+      factorize(ctx);
+  }
+  const Factor &f = ctx.factor;
+  const bool permuted = !rtn && c.act_order;
+  const bool static_groups = g > 0 && c.static_groups;
+
+  // Working weight in backend memory; dead columns zeroed.
+  const size_t wbytes = sizeof(float) * static_cast<size_t>(m) * static_cast<size_t>(n);
+  DevBuf w(&be, wbytes);
+  be.upload(w.get(), weight, wbytes);
+  if (!rtn && !f.dead.empty())
+    be.zero_cols(w.as<float>(), m, n, f.dead.data(), static_cast<int64_t>(f.dead.size()));
+
+  DevBuf params(&be, sizeof(float) * static_cast<size_t>(m * G * 2));
+  // Static groups: from the original (unpermuted, not yet updated) weight. Per-row
+  // params likewise come from the whole weight before the sweep.
+  if (static_groups || g < 0) be.find_params(spec, w.as<float>(), m, n, n, g, params.as<float>(), G);
+  if (permuted) be.permute_cols(w.as<float>(), w.as<float>(), m, n, f.perm.data());
+
+  // Group of each permuted position.
+  std::vector<int32_t> group_of(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t orig = permuted ? f.perm[j] : j;
+    group_of[j] = g < 0 ? 0 : static_cast<int32_t>((static_groups ? orig : j) / g);
+  }
+  DevBuf group_dev(&be, sizeof(int32_t) * static_cast<size_t>(n));
+  be.upload(group_dev.get(), group_of.data(), sizeof(int32_t) * static_cast<size_t>(n));
+
+  const int64_t B = std::min<int64_t>(c.block_size, n);
+  DevBuf codes(&be, static_cast<size_t>(m * n));
+  DevBuf err(&be, sizeof(float) * static_cast<size_t>(m * B));
+  DevBuf qblk(&be, sizeof(float) * static_cast<size_t>(m * B));
+  const float *u = rtn ? nullptr : f.u.as<float>();
+  const float *p = (!rtn && f.p) ? f.p.as<float>() : nullptr;
+  double loss = 0.0;
+  for (int64_t i1 = 0; i1 < n; i1 += B) {
+    const int64_t i2 = std::min(n, i1 + B), bw = i2 - i1;
+    SweepBlock sb;
+    sb.w = w.as<float>();
+    sb.rows = m;
+    sb.cols = n;
+    sb.ldw = n;
+    sb.i1 = i1;
+    sb.i2 = i2;
+    sb.u = u;
+    sb.p = p;
+    sb.err = err.as<float>();
+    sb.qblk = qblk.as<float>();
+    sb.codes = codes.as<uint8_t>();
+    sb.params = params.as<float>();
+    sb.n_groups = G;
+    sb.group_size = g;
+    sb.dynamic = g > 0 && !static_groups;
+    sb.group_of = group_dev.as<int32_t>();
+    sb.feedback = rtn ? 0 : 1;
+    sb.loss = &loss;
+    be.sweep_block(spec, sb);
+    if (!rtn && i2 < n) {
+      // W[:, i2:] -= E U[i1:i2, i2:]  -  Q1 P[i1:i2, i2:]
+      be.gemm(false, false, m, n - i2, bw, -1.0f, err.as<float>(), bw, u + i1 * n + i2, n, 1.0f,
+              w.as<float>() + i2, n);
+      if (p)
+        be.gemm(false, false, m, n - i2, bw, 1.0f, qblk.as<float>(), bw, p + i1 * n + i2, n,
+                1.0f, w.as<float>() + i2, n);
+    }
+  }
+  out.loss = loss;
+
+  // Back to host, undoing the permutation.
+  std::vector<uint8_t> hc;
+  std::vector<float> hw;
+  const uint8_t *cp;
+  const float *wp;
+  if (be.kind() == GPTAQ_BACKEND_CPU) {
+    cp = codes.as<uint8_t>();
+    wp = w.as<float>();
+  } else {
+    hc.resize(static_cast<size_t>(m * n));
+    be.download(hc.data(), codes.get(), static_cast<size_t>(m * n));
+    cp = hc.data();
+    wp = nullptr;
+    if (out.dequant) {
+      hw.resize(static_cast<size_t>(m * n));
+      be.download(hw.data(), w.get(), wbytes);
+      wp = hw.data();
+    }
+  }
+  be.download(out.params, params.get(), sizeof(float) * static_cast<size_t>(m * G * 2));
+  if (permuted) {
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t j = 0; j < n; ++j) out.codes[r * n + f.perm[j]] = cp[r * n + j];
+      if (out.dequant)
+        for (int64_t j = 0; j < n; ++j) out.dequant[r * n + f.perm[j]] = wp[r * n + j];
+    }
+  } else {
+    std::memcpy(out.codes, cp, static_cast<size_t>(m * n));
+    if (out.dequant) std::memcpy(out.dequant, wp, wbytes);
+  }
+  if (out.g_idx)
+    for (int64_t j = 0; j < n; ++j) out.g_idx[permuted ? f.perm[j] : j] = group_of[j];
+}
+
+}  // namespace gptaq
