@@ -351,6 +351,12 @@ GPTAQ_API void gptaq_npy_close(gptaq_npy_reader *r);
 GPTAQ_API int32_t gptaq_npy_write(const char *path, int32_t dtype, int64_t rows,
                                   int64_t cols, const void *data);
 
+/* Write an N-D C-order .npy file: ndim (1..8) dimensions in shape[], data holding their
+ * product of elements of dtype (f32, f16, u8 or i32).
+ * Errors: GPTAQ_ERR_INVALID_ARGUMENT, GPTAQ_ERR_IO. */
+GPTAQ_API int32_t gptaq_npy_write_nd(const char *path, int32_t dtype, int32_t ndim,
+                                     const int64_t *shape, const void *data);
+
 /* ---------------------------------------------------------------------------------- */
 /* Half-precision helpers                                                               */
 /* ---------------------------------------------------------------------------------- */

@@ -175,22 +175,30 @@ int32_t gptaq_npy_read_rows(gptaq_npy_reader *r, void *dst, int64_t max_rows, in
 
 void gptaq_npy_close(gptaq_npy_reader *r) { delete r; }
 
-int32_t gptaq_npy_write(const char *path, int32_t dtype, int64_t rows, int64_t cols,
-                        const void *data) {
+int32_t gptaq_npy_write_nd(const char *path, int32_t dtype, int32_t ndim, const int64_t *shape,
+                           const void *data) {
   return guarded([&] {
     GPTAQ_REQUIRE(path, "path is NULL");
     const char *descr = dtype_descr(dtype);
     GPTAQ_REQUIRE(descr, "dtype %d cannot be written to npy (f32, f16, u8, i32)", dtype);
-    GPTAQ_REQUIRE(rows >= 0, "rows must be >= 0");
-    const bool one_d = cols < 0;
-    const int64_t c = one_d ? rows : cols, r = one_d ? 1 : rows;
-    GPTAQ_REQUIRE(data || r * c == 0, "data is NULL");
-    char shape[96];
-    if (one_d) std::snprintf(shape, sizeof shape, "(%lld,)", static_cast<long long>(rows));
-    else std::snprintf(shape, sizeof shape, "(%lld, %lld)", static_cast<long long>(rows),
-                       static_cast<long long>(cols));
+    GPTAQ_REQUIRE(ndim >= 1 && ndim <= 8, "ndim %d is outside 1..8", ndim);
+    GPTAQ_REQUIRE(shape, "shape is NULL");
+    std::string dims = "(";
+    int64_t count = 1;
+    for (int32_t i = 0; i < ndim; ++i) {
+      GPTAQ_REQUIRE(shape[i] >= 0, "shape[%d] = %lld is negative", i,
+                    static_cast<long long>(shape[i]));
+      if (shape[i] != 0 && count > std::numeric_limits<int64_t>::max() / 8 / shape[i])
+        fail(GPTAQ_ERR_SHAPE, "npy shape overflows");
+      count *= shape[i];
+      dims += std::to_string(shape[i]);
+      dims += (ndim == 1 || i + 1 < ndim) ? "," : "";
+      if (i + 1 < ndim) dims += " ";
+    }
+    dims += ")";
+    GPTAQ_REQUIRE(data || count == 0, "data is NULL");
     std::string h = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': " +
-                    shape + ", }";
+                    dims + ", }";
     size_t total = 10 + h.size() + 1;
     size_t pad = (64 - total % 64) % 64;
     h.append(pad, ' ');
@@ -200,12 +208,19 @@ int32_t gptaq_npy_write(const char *path, int32_t dtype, int64_t rows, int64_t c
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0,
                              static_cast<unsigned char>(h.size() & 0xff),
                              static_cast<unsigned char>(h.size() >> 8)};
-    const size_t bytes = static_cast<size_t>(r * c) * dtype_size(dtype);
+    const size_t bytes = static_cast<size_t>(count) * dtype_size(dtype);
     bool ok = std::fwrite(pre, 1, 10, f) == 10 && std::fwrite(h.data(), 1, h.size(), f) == h.size() &&
               (bytes == 0 || std::fwrite(data, 1, bytes, f) == bytes);
     ok = (std::fclose(f) == 0) && ok;
     if (!ok) fail(GPTAQ_ERR_IO, "%s: write failed", path);
   });
+}
+
+int32_t gptaq_npy_write(const char *path, int32_t dtype, int64_t rows, int64_t cols,
+                        const void *data) {
+  if (cols < 0) return gptaq_npy_write_nd(path, dtype, 1, &rows, data);
+  const int64_t shape[2] = {rows, cols};
+  return gptaq_npy_write_nd(path, dtype, 2, shape, data);
 }
 
 }  // extern "C"

@@ -1,0 +1,143 @@
+// gptaq quantize: a weight and streamed calibration inputs from .npy files -> codes,
+// scales/zeros (or GPTQT alpha/bias), g_idx and the dequantized weight as .npy files.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "options.h"
+
+namespace {
+
+struct Npy {
+  gptaq_npy_reader *r = nullptr;
+  int32_t dtype = 0;
+  int64_t rows = 0, cols = 0;
+  explicit Npy(const std::string &path) {
+    cli::check(gptaq_npy_open(&r, path.c_str()), nullptr, ("reading " + path).c_str());
+    gptaq_npy_info(r, &dtype, &rows, &cols);
+  }
+  ~Npy() { gptaq_npy_close(r); }
+  Npy(const Npy &) = delete;
+  Npy &operator=(const Npy &) = delete;
+};
+
+size_t elem_size(int32_t dt) { return dt == GPTAQ_DTYPE_F32 ? 4 : 2; }
+
+void write_npy(const std::string &path, int32_t dtype, std::vector<int64_t> shape,
+               const void *data) {
+  cli::check(gptaq_npy_write_nd(path.c_str(), dtype, static_cast<int32_t>(shape.size()),
+                                shape.data(), data),
+             nullptr, ("writing " + path).c_str());
+}
+
+int run(int argc, char **argv) {
+  CLI::App app{"Quantize one weight from .npy files with streamed calibration inputs", "quantize"};
+  std::string weight_path, calib_path, calib_fp_path, out_dir;
+  int64_t batch_tokens = 1024;
+  cli::QuantOptions q;
+  app.add_option("--weight", weight_path, "weight, float32 rows x cols .npy")->required();
+  app.add_option("--calib", calib_path, "calibration inputs x_q, float32/float16 tokens x cols .npy");
+  app.add_option("--calib-fp", calib_fp_path,
+                 "GPTAQ: full-precision model's inputs, same shape and dtype as --calib");
+  app.add_option("--out", out_dir, "output directory (created if missing)")->required();
+  app.add_option("--batch-tokens", batch_tokens, "tokens streamed per batch (default 1024)")
+      ->check(CLI::PositiveNumber);
+  q.add_to(app);
+  if (int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
+
+  return cli::run_guarded([&] {
+    const gptaq_config cfg = q.config();
+    Npy w(weight_path);
+    if (w.dtype != GPTAQ_DTYPE_F32)
+      cli::die("%s: the weight must be float32 (<f4)", weight_path.c_str());
+    const int64_t rows = w.rows, cols = w.cols;
+    std::vector<float> weight(static_cast<size_t>(rows * cols));
+    int64_t got = 0;
+    cli::check(gptaq_npy_read_rows(w.r, weight.data(), rows, &got), nullptr,
+               ("reading " + weight_path).c_str());
+
+    gptaq_ctx *ctx = nullptr;
+    cli::check(gptaq_ctx_create(&ctx, cols, &cfg), nullptr, "creating the context");
+    std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> guard(ctx, gptaq_ctx_free);
+
+    const bool needs_fp = cfg.method == GPTAQ_METHOD_GPTAQ;
+    if (needs_fp && calib_fp_path.empty())
+      cli::die("--method gptaq needs --calib-fp (the full-precision model's inputs)");
+    if (!needs_fp && !calib_fp_path.empty())
+      cli::die("--calib-fp is only used by --method gptaq");
+    if (cfg.method != GPTAQ_METHOD_RTN && calib_path.empty())
+      cli::die("--method %s needs --calib", q.method.c_str());
+    if (!calib_path.empty()) {
+      Npy x(calib_path);
+      if (x.dtype != GPTAQ_DTYPE_F32 && x.dtype != GPTAQ_DTYPE_F16)
+        cli::die("%s: calibration inputs must be float32 or float16", calib_path.c_str());
+      if (x.cols != cols)
+        cli::die("%s has %lld columns but the weight %s has %lld", calib_path.c_str(),
+                 static_cast<long long>(x.cols), weight_path.c_str(), static_cast<long long>(cols));
+      std::unique_ptr<Npy> xf;
+      if (needs_fp) {
+        xf.reset(new Npy(calib_fp_path));
+        if (xf->rows != x.rows || xf->cols != x.cols || xf->dtype != x.dtype)
+          cli::die("%s must have the shape and dtype of %s", calib_fp_path.c_str(),
+                   calib_path.c_str());
+      }
+      const size_t es = elem_size(x.dtype);
+      std::vector<unsigned char> bq(static_cast<size_t>(batch_tokens * cols) * es), bf;
+      if (xf) bf.resize(bq.size());
+      for (;;) {
+        int64_t n = 0, nf = 0;
+        cli::check(gptaq_npy_read_rows(x.r, bq.data(), batch_tokens, &n), nullptr,
+                   ("reading " + calib_path).c_str());
+        if (n == 0) break;
+        if (xf) {
+          cli::check(gptaq_npy_read_rows(xf->r, bf.data(), batch_tokens, &nf), nullptr,
+                     ("reading " + calib_fp_path).c_str());
+        }
+        cli::check(gptaq_add_batch(ctx, bq.data(), xf ? bf.data() : nullptr, n, x.dtype), ctx,
+                   ("adding a batch from " + calib_path).c_str());
+      }
+    }
+
+    if (mkdir(out_dir.c_str(), 0777) != 0 && errno != EEXIST)
+      cli::die("cannot create %s: %s", out_dir.c_str(), std::strerror(errno));
+    const int64_t G = gptaq_num_groups(cols, cfg.group_size);
+    std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
+    std::vector<int32_t> g_idx(static_cast<size_t>(cols));
+    std::vector<float> dequant(static_cast<size_t>(rows * cols));
+    gptaq_solve_info info;
+    std::memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    const std::string d = out_dir + "/";
+    if (q.binary()) {
+      std::vector<float> alpha(static_cast<size_t>(rows * G * cfg.bits)), bias(static_cast<size_t>(rows * G));
+      cli::check(gptaq_solve_binary(ctx, weight.data(), rows, cols, codes.data(), alpha.data(),
+                                    bias.data(), g_idx.data(), dequant.data(), &info),
+                 ctx, "solving");
+      write_npy(d + "alpha.npy", GPTAQ_DTYPE_F32, {rows, G, cfg.bits}, alpha.data());
+      write_npy(d + "bias.npy", GPTAQ_DTYPE_F32, {rows, G}, bias.data());
+    } else {
+      std::vector<float> scales(static_cast<size_t>(rows * G)), zeros(static_cast<size_t>(rows * G));
+      cli::check(gptaq_solve(ctx, weight.data(), rows, cols, codes.data(), scales.data(),
+                             zeros.data(), g_idx.data(), dequant.data(), &info),
+                 ctx, "solving");
+      write_npy(d + "scales.npy", GPTAQ_DTYPE_F32, {rows, G}, scales.data());
+      write_npy(d + "zeros.npy", GPTAQ_DTYPE_F32, {rows, G}, zeros.data());
+    }
+    write_npy(d + "codes.npy", GPTAQ_DTYPE_U8, {rows, cols}, codes.data());
+    write_npy(d + "g_idx.npy", GPTAQ_DTYPE_I32, {cols}, g_idx.data());
+    write_npy(d + "dequant.npy", GPTAQ_DTYPE_F32, {rows, cols}, dequant.data());
+    std::printf("quantized %lld x %lld with %s, %d bits, group %d: loss %.6g, damping %g, "
+                "%lld calibration tokens, %.3f s\n",
+                static_cast<long long>(rows), static_cast<long long>(cols), q.method.c_str(),
+                cfg.bits, cfg.group_size, info.loss, static_cast<double>(info.damp_used),
+                static_cast<long long>(gptaq_ctx_num_tokens(ctx)), info.seconds);
+    return 0;
+  });
+}
+
+}  // namespace
+
+GPTAQ_CLI_COMMAND(quantize, "quantize", "quantize a weight from .npy files (see --help)", run);
