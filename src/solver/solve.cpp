@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "error.h"
+#include "quant/gptqt_search.h"
 
 namespace gptaq {
 namespace {
@@ -104,9 +105,7 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   const bool rtn = c.method == GPTAQ_METHOD_RTN;
   const int32_t g = c.group_size;  // -1: one group per row
   const int64_t G = groups_of(n, g);
-  const QuantSpec spec = make_spec(c);
-  if (spec.kind == QUANT_BINARY)
-    fail(GPTAQ_ERR_UNSUPPORTED, "the binary quantizer is not available in this build");
+  QuantSpec spec = make_spec(c);
 
   out.factor_reused = false;
   if (!rtn) {
@@ -116,6 +115,14 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
       factorize(ctx);
   }
   const Factor &f = ctx.factor;
+  if (spec.kind == QUANT_BINARY) {
+    // GPTQT: choose the level set and scale candidate once per layer, before the sweep.
+    const BinaryChoice ch = gptqt_search(ctx, weight, m, rtn ? nullptr : &f.dead);
+    spec.binary = ch.spec;
+    out.binary = ch.spec;
+    out.level_set = ch.level_set;
+    out.scale_index = ch.scale_index;
+  }
   const bool permuted = !rtn && c.act_order;
   const bool static_groups = g > 0 && c.static_groups;
 
