@@ -371,6 +371,152 @@ GPTAQ_API int32_t gptaq_half_to_f32(int32_t dtype, const uint16_t *src, float *d
 /* ==== END SECTION: checkpoint formats ==== */
 
 /* ==== BEGIN SECTION: statistics exchange (merge, save/load, all-reduce access) ==== */
+
+/*
+ * The statistics of a context are plain sums over tokens:
+ *   xx     = sum_t x_q[t] x_q[t]^T                  columns x columns fp32 (symmetric)
+ *   dx     = sum_t (x_fp[t] - x_q[t]) x_q[t]^T      columns x columns fp32 (GPTAQ only)
+ *   xsum   = sum_t x_q[t]                           columns fp64
+ *   tokens = the number of tokens counted           one fp64
+ * and H = (2 / tokens) xx, dXXT = (2 / tokens) dx at solve time. Data-parallel
+ * calibration is therefore a reduction: every rank (process, GPU) streams its shard of
+ * the calibration tokens into its own context, the four sums are added across ranks, and
+ * any rank can then solve. The functions below give a distributed framework what it
+ * needs to do this with its own collectives (MPI_Allreduce, NCCL, torch.distributed):
+ * direct access to the buffers for an in-place all-reduce, a merge of one context into
+ * another, and a versioned, checksummed file / byte format.
+ *
+ * Contexts whose statistics are combined must have the same columns and the same
+ * method family: GPTAQ_METHOD_GPTAQ (keeps dx) or not (RTN and GPTQ keep the same sums).
+ * Sums are fp32 (xx, dx): adding shards in another order than a single process would
+ * changes results by fp32 rounding only.
+ */
+
+/* Where a context's statistics live, for an in-place all-reduce. Set struct_size =
+ * sizeof(gptaq_stats_buffers) before gptaq_stats_buffers_get (the library writes only
+ * that many bytes). The pointers stay valid until gptaq_ctx_free (reset and
+ * set_config clear or keep the buffers in place, they never move them). */
+typedef struct gptaq_stats_buffers {
+  int32_t struct_size;
+  int32_t backend;   /* memory the pointers refer to: GPTAQ_BACKEND_CPU = host memory,
+                        GPTAQ_BACKEND_CUDA = device memory of the context's device        */
+  int32_t has_cross; /* 1 when dx is kept (GPTAQ), else 0 and dx is NULL                 */
+  int32_t reserved;  /* 0                                                                */
+  float *xx;         /* columns x columns fp32, row-major, full symmetric                */
+  float *dx;         /* columns x columns fp32, row-major (not symmetric), or NULL       */
+  double *xsum;      /* columns fp64                                                     */
+  double *tokens;    /* ONE double in HOST memory (every backend): the token count       */
+} gptaq_stats_buffers;
+
+/* Expose the context's accumulated statistics for in-place modification, typically a
+ * sum all-reduce across ranks:
+ *     gptaq_stats_buffers b; b.struct_size = sizeof b;
+ *     gptaq_stats_buffers_get(ctx, &b);
+ *     MPI_Allreduce(MPI_IN_PLACE, b.xx, n*n, MPI_FLOAT, MPI_SUM, comm);   (and dx)
+ *     MPI_Allreduce(MPI_IN_PLACE, b.xsum, n, MPI_DOUBLE, MPI_SUM, comm);
+ *     MPI_Allreduce(MPI_IN_PLACE, b.tokens, 1, MPI_DOUBLE, MPI_SUM, comm);
+ *     gptaq_stats_commit(ctx);
+ * With the CUDA backend xx, dx and xsum are device pointers (usable by NCCL on the
+ * context's stream; synchronize it before the collective), tokens is host memory.
+ * The call drops the cached factorization, because the caller may write the buffers.
+ * After ANY write through these pointers call gptaq_stats_commit before the next call
+ * on the context. The caller must not use the context from another thread while it
+ * writes the buffers.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx/out, out->struct_size too
+ * small), GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_stats_buffers_get(gptaq_ctx *ctx, gptaq_stats_buffers *out);
+
+/* Declare that the statistics were modified in place (after gptaq_stats_buffers_get).
+ * Drops the cached factorization, makes xx exactly symmetric again (its lower triangle,
+ * row-major, is copied to the upper one: a reduction may round mirrored elements
+ * differently), and checks the result: the token count must be finite and >= 0, every
+ * value finite, and the diagonal of xx >= 0. On failure the statistics stay as the
+ * caller left them, the context refuses nothing by itself, and the caller should
+ * gptaq_ctx_reset or reload it.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx, bad token count),
+ * GPTAQ_ERR_NON_FINITE (NaN/Inf in a buffer), GPTAQ_ERR_FORMAT (negative diagonal of
+ * xx: not a sum of squares), GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_stats_commit(gptaq_ctx *ctx);
+
+/* Add the statistics of `src` into `dst` (dst += src, token counts too); src is not
+ * changed. Both must have the same columns and method family; their backends may
+ * differ (data is staged through host memory when they do). Drops dst's cached
+ * factorization.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL, src == dst, different method
+ * family), GPTAQ_ERR_SHAPE (different columns), GPTAQ_ERR_OUT_OF_MEMORY,
+ * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY (either context in use by another thread). On any
+ * error but GPTAQ_ERR_DEVICE, dst is unchanged. */
+GPTAQ_API int32_t gptaq_stats_merge(gptaq_ctx *dst, const gptaq_ctx *src);
+
+/* How gptaq_stats_load / gptaq_stats_deserialize combine a file with the context. */
+typedef enum gptaq_stats_mode {
+  GPTAQ_STATS_REPLACE = 0,   /* the context's statistics become the file's            */
+  GPTAQ_STATS_ACCUMULATE = 1 /* the file's statistics are added (a merge)             */
+} gptaq_stats_mode;
+
+/* THE STATISTICS FILE (format version 1), also the byte format of
+ * gptaq_stats_serialize. Little-endian throughout; a 64-byte header then the payload:
+ *   off  size  field
+ *     0     8  magic "GPTAQSTS"
+ *     8     4  uint32 format version (1); readers refuse newer versions
+ *    12     4  uint32 header size in bytes (64)
+ *    16     8  int64  columns n (> 0)
+ *    24     4  int32  gptaq_method of the context that wrote it
+ *    28     4  int32  has_cross: 1 when dx is present (GPTAQ), else 0
+ *    32     8  fp64   tokens (finite, >= 0)
+ *    40     8  uint64 payload size in bytes: 4 n^2 (1 + has_cross) + 8 n
+ *    48     4  uint32 CRC-32 (IEEE 802.3, as zlib's crc32) of the payload
+ *    52     8  reserved, 0
+ *    60     4  uint32 CRC-32 of header bytes 0..59
+ *    64        payload: xx (n*n fp32, row-major), dx (n*n fp32, if has_cross),
+ *              xsum (n fp64)
+ * A file that is truncated, too long, of a newer version, fails a checksum or holds a
+ * NaN/Inf is refused; one of another shape or method family is refused as a mismatch.
+ * A refused file never changes the context. */
+#define GPTAQ_STATS_FORMAT_VERSION 1
+#define GPTAQ_STATS_HEADER_BYTES 64
+
+/* Write the context's statistics to `path` (written to a temporary file in the same
+ * directory, then renamed over `path`, so a crash never leaves a half-written file).
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL), GPTAQ_ERR_IO,
+ * GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_stats_save(gptaq_ctx *ctx, const char *path);
+
+/* Read statistics written by gptaq_stats_save into the context, replacing or adding to
+ * its own (`mode`, a gptaq_stats_mode). The whole file is read and verified (header,
+ * sizes, both checksums, finiteness) before the context is touched; on any error the
+ * context is unchanged. Drops the cached factorization on success.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL, bad mode, file of the other method
+ * family), GPTAQ_ERR_SHAPE (file's columns differ from the context's), GPTAQ_ERR_IO
+ * (cannot open or read), GPTAQ_ERR_FORMAT (not a statistics file, newer version,
+ * truncated, checksum mismatch), GPTAQ_ERR_NON_FINITE, GPTAQ_ERR_OUT_OF_MEMORY,
+ * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_stats_load(gptaq_ctx *ctx, const char *path, int32_t mode);
+
+/* Read and verify only the header of a statistics file (no context needed; errors go to
+ * gptaq_last_errmsg), e.g. to create a matching context before gptaq_stats_load. Any
+ * output pointer may be NULL. The payload checksum is not verified here.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT, GPTAQ_ERR_IO, GPTAQ_ERR_FORMAT. */
+GPTAQ_API int32_t gptaq_stats_file_info(const char *path, int64_t *columns, int32_t *method,
+                                        int32_t *has_cross, double *tokens);
+
+/* The size in bytes of the context's statistics in the file format (header included):
+ * 64 + 4 n^2 (1 + has_cross) + 8 n. Returns GPTAQ_OK or GPTAQ_ERR_INVALID_ARGUMENT. */
+GPTAQ_API int32_t gptaq_stats_serialized_size(const gptaq_ctx *ctx, int64_t *bytes);
+
+/* Write the statistics, in the file format, into the caller's buffer `dst` of
+ * `capacity` bytes (host memory); *written (may be NULL) gets the size.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx/dst), GPTAQ_ERR_SHAPE
+ * (capacity smaller than gptaq_stats_serialized_size), GPTAQ_ERR_DEVICE,
+ * GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_stats_serialize(gptaq_ctx *ctx, void *dst, int64_t capacity,
+                                        int64_t *written);
+
+/* gptaq_stats_load from `size` bytes of host memory (untrusted: fully verified first).
+ * Returns the statuses of gptaq_stats_load except GPTAQ_ERR_IO. */
+GPTAQ_API int32_t gptaq_stats_deserialize(gptaq_ctx *ctx, const void *src, int64_t size,
+                                          int32_t mode);
+
 /* ==== END SECTION: statistics exchange ==== */
 
 #ifdef __cplusplus
