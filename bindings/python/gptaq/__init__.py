@@ -1,0 +1,722 @@
+"""gptaq - Hessian-based post-training weight quantization (RTN, GPTQ, GPTAQ, GPTQT).
+
+A Pythonic layer over libgptaq's C API (the raw SWIG module is ``gptaq.lowlevel``).
+Stream calibration inputs into a :class:`Quantizer`, then solve any number of weights
+that read the same input::
+
+    import gptaq
+    with gptaq.Quantizer(4096, method="gptaq", bits=4, group_size=128, act_order=True) as q:
+        for x_q, x_fp in batches:          # (tokens, 4096) or (batch, seq, 4096) arrays
+            q.add_batch(x_q, x_fp)         # float32 (no copy), float16, or bfloat16
+        r = q.solve(weight)                # weight: (rows, 4096) float32
+        r.codes, r.scales, r.zeros, r.g_idx, r.dequant, r.loss
+
+Inputs are NumPy arrays (or anything ``numpy.asarray`` turns into one without copying,
+such as CPU torch tensors): C-contiguous, of dtype float32, float16, or bfloat16 (a
+``ml_dtypes.bfloat16`` array, or a uint16 array of bit patterns with
+``dtype="bfloat16"``). Contiguous inputs are never copied; the GIL is released while
+the library works. Every C status raises a :class:`GptaqError` subclass that carries
+the library's message and is also the matching built-in exception (ValueError, ...).
+
+A Quantizer is not thread-safe: use one per thread (a concurrent call raises
+:class:`BusyError`). Different Quantizers may run in different threads at once.
+"""
+from __future__ import annotations
+
+import threading
+import warnings
+from dataclasses import dataclass, field, fields as _dc_fields
+from enum import IntEnum
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import lowlevel as _ll
+from ._errors import (
+    BackendUnavailableError,
+    BusyError,
+    ClosedError,
+    DeviceError,
+    DTypeError,
+    FileIOError,
+    FormatError,
+    GptaqError,
+    InternalError,
+    InvalidArgumentError,
+    NoDataError,
+    NonFiniteError,
+    NotPositiveDefiniteError,
+    OutOfMemoryError,
+    ShapeError,
+    Status,
+    UnsupportedError,
+    check as _check,
+    error_class,
+)
+
+__all__ = [
+    "Quantizer", "QuantResult", "BinaryResult", "Method", "QuantizerKind", "Backend",
+    "Objective", "DType", "Status", "CONFIG_FIELDS", "version", "version_number",
+    "build_info", "backend_available", "available_backends", "num_groups",
+    "f32_to_half", "half_to_f32", "GptaqError", "InvalidArgumentError", "DTypeError",
+    "ClosedError", "ShapeError", "NonFiniteError", "NoDataError",
+    "NotPositiveDefiniteError", "OutOfMemoryError", "BackendUnavailableError",
+    "DeviceError", "FileIOError", "FormatError", "UnsupportedError", "BusyError",
+    "InternalError", "error_class", "lowlevel",
+]
+
+lowlevel = _ll
+
+
+# ---- enumerations ------------------------------------------------------------------
+
+class Method(IntEnum):
+    """How quantization error propagates (gptaq_method)."""
+
+    RTN = _ll.GPTAQ_METHOD_RTN
+    GPTQ = _ll.GPTAQ_METHOD_GPTQ
+    GPTAQ = _ll.GPTAQ_METHOD_GPTAQ
+
+
+class QuantizerKind(IntEnum):
+    """How one column is rounded (gptaq_quantizer_kind)."""
+
+    UNIFORM = _ll.GPTAQ_QUANTIZER_UNIFORM
+    BINARY = _ll.GPTAQ_QUANTIZER_BINARY
+
+
+class Backend(IntEnum):
+    """Where the work runs (gptaq_backend)."""
+
+    AUTO = _ll.GPTAQ_BACKEND_AUTO
+    CPU = _ll.GPTAQ_BACKEND_CPU
+    CUDA = _ll.GPTAQ_BACKEND_CUDA
+
+
+class Objective(IntEnum):
+    """GPTQT's scale / level-set search objective (gptaq_objective)."""
+
+    OUTPUT = _ll.GPTAQ_OBJECTIVE_OUTPUT
+    HESSIAN = _ll.GPTAQ_OBJECTIVE_HESSIAN
+    WEIGHT = _ll.GPTAQ_OBJECTIVE_WEIGHT
+
+
+class DType(IntEnum):
+    """Element types of calibration batches (gptaq_dtype)."""
+
+    F32 = _ll.GPTAQ_DTYPE_F32
+    F16 = _ll.GPTAQ_DTYPE_F16
+    BF16 = _ll.GPTAQ_DTYPE_BF16
+
+
+EnumLike = Union[str, int, IntEnum]
+
+# Every gptaq_config field (except struct_size) in declaration order, with its kind:
+# "int", "float", "bool" or the IntEnum class of the values.
+CONFIG_FIELDS: Dict[str, Any] = {
+    "method": Method,
+    "bits": "int",
+    "group_size": "int",
+    "sym": "bool",
+    "act_order": "bool",
+    "static_groups": "bool",
+    "mse": "bool",
+    "block_size": "int",
+    "backend": Backend,
+    "device": "int",
+    "num_threads": "int",
+    "damp_percent": "float",
+    "damp_retries": "int",
+    "alpha": "float",
+    "mse_norm": "float",
+    "mse_grid": "int",
+    "mse_max_shrink": "float",
+    "quantizer": QuantizerKind,
+    "hyper_bits": "int",
+    "explore_bits": "int",
+    "explore_split": "int",
+    "objective": Objective,
+}
+
+
+# ---- library information -----------------------------------------------------------
+
+def version() -> str:
+    """The version of the loaded libgptaq, e.g. ``"0.1.0"``."""
+    return _ll.gptaq_version_string()
+
+
+def version_number() -> int:
+    """The loaded library's version as MAJOR*10000 + MINOR*100 + PATCH."""
+    return int(_ll.gptaq_version_number())
+
+
+def build_info() -> str:
+    """One line describing the library build: version, backends compiled in, BLAS."""
+    return _ll.gptaq_build_info()
+
+
+def _enum(cls: Any, value: EnumLike, name: str) -> IntEnum:
+    if isinstance(value, str):
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            choices = ", ".join(m.name.lower() for m in cls)
+            raise InvalidArgumentError(
+                f"{name}={value!r} is not one of: {choices}", Status.INVALID_ARGUMENT) from None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise DTypeError(f"{name} must be a str or int, not {type(value).__name__}",
+                         Status.INVALID_ARGUMENT)
+    try:
+        return cls(int(value))
+    except ValueError:
+        raise InvalidArgumentError(f"{name}={value!r} is not a valid {cls.__name__}",
+                                   Status.INVALID_ARGUMENT) from None
+
+
+def backend_available(backend: EnumLike) -> bool:
+    """Whether `backend` ("cpu", "cuda", "auto" or a :class:`Backend`) can be used now:
+    compiled in and, for CUDA, a device answers."""
+    return bool(_ll.gptaq_backend_available(int(_enum(Backend, backend, "backend"))))
+
+
+def available_backends() -> List[str]:
+    """The concrete backends usable in this process, e.g. ``["cpu"]`` or ``["cpu", "cuda"]``."""
+    return [b.name.lower() for b in (Backend.CPU, Backend.CUDA) if backend_available(b)]
+
+
+def num_groups(columns: int, group_size: int) -> int:
+    """Quantization groups per row: ceil(columns / group_size), or 1 for group_size -1."""
+    n = int(_ll.gptaq_num_groups(int(columns), int(group_size)))
+    if n < 0:
+        raise InvalidArgumentError(
+            f"no group count for columns={columns}, group_size={group_size}",
+            Status.INVALID_ARGUMENT)
+    return n
+
+
+__version__ = version()
+if version_number() != _ll.GPTAQ_VERSION_NUMBER:
+    warnings.warn(f"gptaq: the loaded libgptaq is {version()} but the binding was built "
+                  f"for {_ll.GPTAQ_VERSION_NUMBER}", RuntimeWarning)
+
+
+# ---- array handling ----------------------------------------------------------------
+
+def _half_dtype(dtype: Any) -> Optional[DType]:
+    """Map a user dtype spec ("float16", "bfloat16", np.float32, DType...) to DType."""
+    if dtype is None:
+        return None
+    if isinstance(dtype, DType):
+        return dtype
+    if isinstance(dtype, str) and dtype.lower() in ("bfloat16", "bf16"):
+        return DType.BF16
+    if isinstance(dtype, str) and dtype.lower() in ("f16", "half"):
+        return DType.F16
+    if isinstance(dtype, str) and dtype.lower() in ("f32",):
+        return DType.F32
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise DTypeError(f"dtype={dtype!r} is not float32, float16 or bfloat16",
+                         Status.INVALID_ARGUMENT) from None
+    if d == np.float32:
+        return DType.F32
+    if d == np.float16:
+        return DType.F16
+    if d.name == "bfloat16":
+        return DType.BF16
+    raise DTypeError(f"dtype={dtype!r} is not float32, float16 or bfloat16",
+                     Status.INVALID_ARGUMENT)
+
+
+def _as_array(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return np.asarray(x)
+    except Exception as e:  # e.g. a torch tensor that requires grad or lives on a GPU
+        raise DTypeError(f"{name}: cannot be viewed as a numpy array ({e})",
+                         Status.INVALID_ARGUMENT) from e
+
+
+def _resolve_dtype(a: np.ndarray, name: str, dtype: Optional[DType]) -> DType:
+    d = a.dtype
+    if not d.isnative:
+        raise DTypeError(f"{name} has non-native byte order ({d.str}); convert with "
+                         f"{name}.astype({d.newbyteorder('=').name})", Status.INVALID_ARGUMENT)
+    inferred: Optional[DType] = None
+    if d == np.float32:
+        inferred = DType.F32
+    elif d == np.float16:
+        inferred = DType.F16
+    elif d.name == "bfloat16" and d.itemsize == 2:
+        inferred = DType.BF16
+    if dtype is None:
+        if inferred is not None:
+            return inferred
+        if d == np.uint16:
+            raise DTypeError(f"{name} is uint16: say what its bits are with dtype='bfloat16' "
+                             "or dtype='float16'", Status.INVALID_ARGUMENT)
+        raise DTypeError(f"{name} has dtype {d}; expected float32, float16 or bfloat16 "
+                         "(bfloat16 also as uint16 bits with dtype='bfloat16')",
+                         Status.INVALID_ARGUMENT)
+    if dtype == DType.F32 and inferred == DType.F32:
+        return dtype
+    if dtype in (DType.F16, DType.BF16) and (inferred == dtype or d == np.uint16):
+        return dtype
+    raise DTypeError(f"{name} has dtype {d}, which does not hold {dtype.name.lower()} "
+                     "values", Status.INVALID_ARGUMENT)
+
+
+def _require_contiguous(a: np.ndarray, name: str) -> None:
+    if not a.flags.c_contiguous:
+        raise InvalidArgumentError(
+            f"{name} is not C-contiguous (shape {a.shape}, strides {a.strides}); gptaq "
+            f"reads inputs in place: pass np.ascontiguousarray({name})",
+            Status.INVALID_ARGUMENT)
+
+
+def _batch(x: Any, name: str, columns: int, dtype: Optional[DType]) -> Tuple[np.ndarray, DType, int]:
+    """Validate a calibration batch; returns a 2-D no-copy view, its DType and tokens."""
+    a = _as_array(x, name)
+    dt = _resolve_dtype(a, name, dtype)
+    if a.ndim == 0 or a.shape[-1] != columns:
+        raise ShapeError(f"{name} has shape {a.shape}: its last dimension must be "
+                         f"columns = {columns}", Status.SHAPE)
+    _require_contiguous(a, name)
+    tokens = a.size // columns
+    view = a.reshape(tokens, columns)
+    if dt != DType.F32:
+        view = view.view(np.uint16)
+    return view, dt, tokens
+
+
+def _weight(w: Any, dtype: Optional[DType]) -> np.ndarray:
+    """A float32 C-contiguous 2-D weight; fp16/bf16 are widened (exactly)."""
+    a = _as_array(w, "weight")
+    dt = _resolve_dtype(a, "weight", dtype)
+    if a.ndim != 2:
+        raise ShapeError(f"weight has shape {a.shape}: expected (rows, columns)", Status.SHAPE)
+    _require_contiguous(a, "weight")
+    if dt == DType.F32:
+        return a
+    return half_to_f32(a, dt)
+
+
+def f32_to_half(x: Any, dtype: Union[str, DType] = "bfloat16") -> np.ndarray:
+    """Round float32 values to float16/bfloat16 (nearest even) with the library's
+    converter; returns the uint16 bit patterns, same shape."""
+    dt = _half_dtype(dtype)
+    if dt not in (DType.F16, DType.BF16):
+        raise DTypeError("dtype must be float16 or bfloat16", Status.INVALID_ARGUMENT)
+    src = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty(src.shape, dtype=np.uint16)
+    _check(_ll.gptaq_f32_to_half(int(dt), src, out, src.size))
+    return out
+
+
+def half_to_f32(bits: Any, dtype: Union[str, DType] = "bfloat16") -> np.ndarray:
+    """Widen float16/bfloat16 values (arrays of those dtypes, or uint16 bit patterns)
+    to float32 (exact); same shape."""
+    dt = _half_dtype(dtype)
+    if dt not in (DType.F16, DType.BF16):
+        raise DTypeError("dtype must be float16 or bfloat16", Status.INVALID_ARGUMENT)
+    a = _as_array(bits, "bits")
+    if a.dtype.itemsize != 2:
+        raise DTypeError(f"expected 16-bit values, got dtype {a.dtype}", Status.INVALID_ARGUMENT)
+    src = np.ascontiguousarray(a).view(np.uint16)
+    out = np.empty(src.shape, dtype=np.float32)
+    _check(_ll.gptaq_half_to_f32(int(dt), src, out, src.size))
+    return out
+
+
+# ---- results -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _SolveInfo:
+    loss: float
+    """sum over columns of (w - q)^2 / d^2 / 2 (0 for RTN)."""
+    n_groups: int
+    damp_used: float
+    damp_retries: int
+    factor_reused: bool
+    seconds: float
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        """The array fields as a dict (omits None)."""
+        out = {}
+        for f in _dc_fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                out[f.name] = v
+        return out
+
+    def save(self, path: str) -> None:
+        """Save the arrays and scalars to an .npz file (np.savez)."""
+        scalars = {f.name: np.asarray(getattr(self, f.name)) for f in _dc_fields(self)
+                   if not isinstance(getattr(self, f.name), np.ndarray)
+                   and getattr(self, f.name) is not None}
+        np.savez(path, **self.arrays(), **scalars)
+
+
+@dataclass(frozen=True)
+class QuantResult(_SolveInfo):
+    """The uniform-grid (GPTQ) quantization of one weight.
+
+    codes (rows, columns) uint8 in [0, 2^bits-1]; scales and zeros (rows, n_groups)
+    float32; g_idx (columns,) int32, the group that quantized each column; dequant
+    (rows, columns) float32 = scale * (code - zero), or None when not asked for.
+    """
+
+    codes: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    scales: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    zeros: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    g_idx: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    dequant: Optional[np.ndarray] = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class BinaryResult(_SolveInfo):
+    """The GPTQT binary-coding quantization of one weight (k = bits).
+
+    codes (rows, columns) uint8 level indices in [0, 2^k): bit i (most significant
+    first) is the sign of alpha_i; alpha (rows, n_groups, k) and bias (rows, n_groups)
+    float32; g_idx (columns,) int32; dequant (rows, columns) = sum_i +-alpha_i + bias,
+    or None; level_set / scale_index: the chosen candidate level set and scale.
+    """
+
+    level_set: int = -1
+    scale_index: int = -1
+    codes: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    alpha: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    bias: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    g_idx: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    dequant: Optional[np.ndarray] = field(default=None, repr=False)
+
+
+# ---- the quantizer -----------------------------------------------------------------
+
+def _set_field(cfg: Any, name: str, value: Any) -> None:
+    kind = CONFIG_FIELDS.get(name)
+    if kind is None:
+        raise TypeError(f"unknown gptaq config field {name!r}; known: "
+                        + ", ".join(CONFIG_FIELDS))
+    if kind == "bool":
+        if not isinstance(value, (bool, int, np.integer)):
+            raise DTypeError(f"{name} must be a bool, not {type(value).__name__}",
+                             Status.INVALID_ARGUMENT)
+        v: Any = int(value)
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise DTypeError(f"{name} must be an int, not {type(value).__name__}",
+                             Status.INVALID_ARGUMENT)
+        v = int(value)
+        if not -2**31 <= v < 2**31:
+            raise InvalidArgumentError(f"{name}={v} does not fit in int32", Status.INVALID_ARGUMENT)
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise DTypeError(f"{name} must be a float, not {type(value).__name__}",
+                             Status.INVALID_ARGUMENT)
+        v = float(value)
+    else:
+        v = int(_enum(kind, value, name))
+    setattr(cfg, name, v)
+
+
+def _config_dict(cfg: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for name, kind in CONFIG_FIELDS.items():
+        v = getattr(cfg, name)
+        if kind == "bool":
+            out[name] = bool(v)
+        elif kind in ("int", "float"):
+            out[name] = v
+        else:
+            out[name] = kind(v)
+    return out
+
+
+def _apply_method(fields: Dict[str, Any]) -> Dict[str, Any]:
+    """method="gptqt" is GPTQ's sweep with the binary quantizer."""
+    m = fields.get("method")
+    if isinstance(m, str) and m.strip().lower() == "gptqt":
+        q = fields.get("quantizer")
+        if q is not None and _enum(QuantizerKind, q, "quantizer") != QuantizerKind.BINARY:
+            raise InvalidArgumentError("method='gptqt' is the binary quantizer; it cannot be "
+                                       "combined with quantizer='uniform'",
+                                       Status.INVALID_ARGUMENT)
+        fields = dict(fields, method=Method.GPTQ, quantizer=QuantizerKind.BINARY)
+    return fields
+
+
+class Quantizer:
+    """Calibration statistics of one layer input plus the solver (a gptaq_ctx).
+
+    ``Quantizer(columns, method=..., **config)``: ``columns`` is the input width
+    (in_features). Every gptaq_config field is a keyword argument; fields left as None
+    keep the library's defaults:
+
+    method          "rtn" | "gptq" (default) | "gptaq" | "gptqt" (GPTQ + binary quantizer)
+    bits            2..8 uniform, 2..4 binary (default 4)
+    group_size      columns per group, -1 = one group per row (default 128)
+    sym             symmetric grid (default True)
+    act_order       quantize columns by decreasing diag(H) (default False)
+    static_groups   group params from the original weight (default False)
+    mse             MSE clip search (default False); mse_norm 2.4, mse_grid 100,
+                    mse_max_shrink 0.8
+    block_size      lazy block width 1..4096 (default 128)
+    backend         "auto" (default) | "cpu" | "cuda"; device: CUDA ordinal (0)
+    num_threads     CPU threads, 0 = all (default 0)
+    damp_percent    relative damping (0.01); damp_retries x10 retries (4)
+    alpha           GPTAQ's asymmetry weight (0.25)
+    quantizer       "uniform" (default) | "binary" (GPTQT)
+    hyper_bits, explore_bits, explore_split, objective ("output" | "hessian" |
+                    "weight"): the GPTQT search (see gptaq.h)
+
+    Use as a context manager or call :meth:`close`; the context is also freed when the
+    object is garbage-collected.
+    """
+
+    def __init__(self, columns: int, method: Optional[EnumLike] = None, *,
+                 bits: Optional[int] = None, group_size: Optional[int] = None,
+                 sym: Optional[bool] = None, act_order: Optional[bool] = None,
+                 static_groups: Optional[bool] = None, mse: Optional[bool] = None,
+                 block_size: Optional[int] = None, backend: Optional[EnumLike] = None,
+                 device: Optional[int] = None, num_threads: Optional[int] = None,
+                 damp_percent: Optional[float] = None, damp_retries: Optional[int] = None,
+                 alpha: Optional[float] = None, mse_norm: Optional[float] = None,
+                 mse_grid: Optional[int] = None, mse_max_shrink: Optional[float] = None,
+                 quantizer: Optional[EnumLike] = None, hyper_bits: Optional[int] = None,
+                 explore_bits: Optional[int] = None, explore_split: Optional[int] = None,
+                 objective: Optional[EnumLike] = None) -> None:
+        self._ctx: Any = None
+        self._lock = threading.Lock()
+        given = {k: v for k, v in locals().items()
+                 if k in CONFIG_FIELDS and v is not None}
+        if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)):
+            raise DTypeError(f"columns must be an int, not {type(columns).__name__}",
+                             Status.INVALID_ARGUMENT)
+        cfg = _ll.gptaq_config()
+        for name, value in _apply_method(given).items():
+            _set_field(cfg, name, value)
+        status, ctx = _ll.gptaq_ctx_create(int(columns), cfg)
+        _check(status)
+        self._ctx = ctx
+        self._columns = int(columns)
+
+    # -- lifetime --
+    def close(self) -> None:
+        """Free the native context. Idempotent; later calls raise :class:`ClosedError`."""
+        if self._ctx is None:
+            return
+        if not self._lock.acquire(blocking=False):
+            raise BusyError("cannot close the Quantizer while another thread uses it",
+                            Status.BUSY)
+        try:
+            ctx, self._ctx = self._ctx, None
+            if ctx is not None:
+                _ll.gptaq_ctx_free(ctx)
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> "Quantizer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        ctx = getattr(self, "_ctx", None)
+        if ctx is not None:
+            self._ctx = None
+            _ll.gptaq_ctx_free(ctx)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._ctx is None
+
+    def _acquire(self) -> Any:
+        if self._ctx is None:
+            raise ClosedError("the Quantizer is closed", Status.INVALID_ARGUMENT)
+        if not self._lock.acquire(blocking=False):
+            raise BusyError("the Quantizer is being used by another thread at the same time",
+                            Status.BUSY)
+        if self._ctx is None:
+            self._lock.release()
+            raise ClosedError("the Quantizer is closed", Status.INVALID_ARGUMENT)
+        return self._ctx
+
+    # -- information --
+    @property
+    def columns(self) -> int:
+        """The input width (in_features) the context was created for."""
+        return self._columns
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens accumulated so far (masked-out tokens not counted)."""
+        ctx = self._acquire()
+        try:
+            return int(_ll.gptaq_ctx_num_tokens(ctx))
+        finally:
+            self._lock.release()
+
+    @property
+    def backend(self) -> Backend:
+        """The backend the context actually runs on (CPU or CUDA)."""
+        ctx = self._acquire()
+        try:
+            return Backend(_ll.gptaq_ctx_backend(ctx))
+        finally:
+            self._lock.release()
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """The context's configuration, every field (a fresh dict)."""
+        ctx = self._acquire()
+        try:
+            cfg = _ll.gptaq_config()
+            _check(_ll.gptaq_ctx_get_config(ctx, cfg))
+            return _config_dict(cfg)
+        finally:
+            self._lock.release()
+
+    @property
+    def num_groups(self) -> int:
+        """Groups per row in the outputs for the current configuration."""
+        return num_groups(self._columns, self.config["group_size"])
+
+    def __repr__(self) -> str:
+        if self._ctx is None:
+            return "<gptaq.Quantizer closed>"
+        c = self.config
+        kind = "gptqt" if c["quantizer"] == QuantizerKind.BINARY else c["method"].name.lower()
+        return (f"<gptaq.Quantizer columns={self._columns} method={kind} bits={c['bits']} "
+                f"group_size={c['group_size']} tokens={self.num_tokens}>")
+
+    # -- configuration --
+    def set_config(self, **changes: Any) -> None:
+        """Change configuration fields, keeping the statistics (e.g. solve the same layer
+        at other bits). The backend, device and GPTAQ-vs-others cannot change. On any
+        error the old configuration stays."""
+        ctx = self._acquire()
+        try:
+            cfg = _ll.gptaq_config()
+            _check(_ll.gptaq_ctx_get_config(ctx, cfg))
+            for name, value in _apply_method(changes).items():
+                _set_field(cfg, name, value)
+            _check(_ll.gptaq_ctx_set_config(ctx, cfg), ctx)
+        finally:
+            self._lock.release()
+
+    def reset(self) -> None:
+        """Forget all statistics (as if freshly created)."""
+        ctx = self._acquire()
+        try:
+            _check(_ll.gptaq_ctx_reset(ctx), ctx)
+        finally:
+            self._lock.release()
+
+    def set_stream(self, stream: Any) -> None:
+        """CUDA only: enqueue work on `stream` (an int address, an object with a
+        ``cuda_stream`` attribute such as a torch stream, or None for the own stream)."""
+        if stream is not None and not isinstance(stream, int):
+            stream = int(getattr(stream, "cuda_stream"))
+        ctx = self._acquire()
+        try:
+            _check(_ll.gptaq_ctx_set_stream(ctx, stream), ctx)
+        finally:
+            self._lock.release()
+
+    # -- calibration --
+    def add_batch(self, x_q: Any, x_fp: Any = None, *, mask: Any = None,
+                  dtype: Optional[Union[str, DType, np.dtype]] = None) -> None:
+        """Accumulate one calibration batch.
+
+        x_q   (..., columns): the input the layer sees (earlier layers quantized).
+        x_fp  (..., columns): the full-precision model's input at the same positions;
+              required for method "gptaq", must be None otherwise.
+        mask  (...) bool/uint8 per token (leading dims of x_q): 0 = padding, left out.
+        dtype how to read the arrays when their dtype does not say: "bfloat16" or
+              "float16" for uint16 bit patterns. Default: from the arrays (float32,
+              float16, ml_dtypes.bfloat16).
+
+        No copy is made. NaN/Inf rejects the whole batch (NonFiniteError) and leaves the
+        statistics unchanged.
+        """
+        dt_hint = _half_dtype(dtype)
+        xq, dt, tokens = _batch(x_q, "x_q", self._columns, dt_hint)
+        xfp = None
+        if x_fp is not None:
+            xfp, dt2, tokens2 = _batch(x_fp, "x_fp", self._columns, dt_hint)
+            if dt2 != dt:
+                raise DTypeError(f"x_q is {dt.name.lower()} but x_fp is {dt2.name.lower()}; "
+                                 "both must have the same dtype", Status.INVALID_ARGUMENT)
+            if np.shape(x_fp) != np.shape(x_q):
+                raise ShapeError(f"x_fp has shape {np.shape(x_fp)} but x_q has "
+                                 f"{np.shape(x_q)}", Status.SHAPE)
+        m = None
+        if mask is not None:
+            ma = _as_array(mask, "mask")
+            if ma.dtype not in (np.bool_, np.uint8, np.int8):
+                raise DTypeError(f"mask has dtype {ma.dtype}; expected bool or uint8",
+                                 Status.INVALID_ARGUMENT)
+            if ma.size != tokens or ma.shape != np.shape(x_q)[:-1]:
+                raise ShapeError(f"mask has shape {ma.shape}; expected {np.shape(x_q)[:-1]} "
+                                 "(one entry per token)", Status.SHAPE)
+            _require_contiguous(ma, "mask")
+            m = ma.reshape(-1).view(np.uint8)
+        ctx = self._acquire()
+        try:
+            _check(_ll.gptaq_add_batch_masked(ctx, xq, xfp, tokens, int(dt), m), ctx)
+        finally:
+            self._lock.release()
+
+    # -- solving --
+    def solve(self, weight: Any, *, dequant: bool = True,
+              dtype: Optional[Union[str, DType, np.dtype]] = None
+              ) -> Union[QuantResult, BinaryResult]:
+        """Quantize one weight (rows, columns) against the statistics.
+
+        float32 C-contiguous weights are read in place; float16/bfloat16 weights are
+        widened to float32 first (exactly). Returns a :class:`QuantResult` for the
+        uniform quantizer or a :class:`BinaryResult` for the binary one (GPTQT). The
+        factorization is cached and reused by later solves until a batch is added or
+        the configuration changes. ``dequant=False`` skips the dequantized weight.
+        """
+        w = _weight(weight, _half_dtype(dtype))
+        rows, cols = w.shape
+        ctx = self._acquire()
+        try:
+            cfg = _ll.gptaq_config()
+            _check(_ll.gptaq_ctx_get_config(ctx, cfg))
+            binary = cfg.quantizer == QuantizerKind.BINARY
+            G = _ll.gptaq_num_groups(self._columns, cfg.group_size)
+            k = cfg.bits
+            codes = np.empty((rows, cols), dtype=np.uint8)
+            g_idx = np.empty((cols,), dtype=np.int32)
+            dq = np.empty((rows, cols), dtype=np.float32) if dequant else None
+            info = _ll.gptaq_solve_info()
+            if binary:
+                alpha = np.empty((rows, G, k), dtype=np.float32)
+                bias = np.empty((rows, G), dtype=np.float32)
+                st = _ll.gptaq_solve_binary(ctx, w, rows, cols, codes, alpha, bias, g_idx,
+                                            dq, info)
+            else:
+                scales = np.empty((rows, G), dtype=np.float32)
+                zeros = np.empty((rows, G), dtype=np.float32)
+                st = _ll.gptaq_solve(ctx, w, rows, cols, codes, scales, zeros, g_idx, dq, info)
+            _check(st, ctx)
+        finally:
+            self._lock.release()
+        common = dict(loss=float(info.loss), n_groups=int(info.n_groups),
+                      damp_used=float(info.damp_used), damp_retries=int(info.damp_retries),
+                      factor_reused=bool(info.factor_reused), seconds=float(info.seconds),
+                      codes=codes, g_idx=g_idx, dequant=dq)
+        if binary:
+            return BinaryResult(level_set=int(info.level_set),
+                                scale_index=int(info.scale_index), alpha=alpha, bias=bias,
+                                **common)
+        return QuantResult(scales=scales, zeros=zeros, **common)
