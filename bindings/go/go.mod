@@ -1,0 +1,3 @@
+module github.com/gptaq/gptaq/bindings/go
+
+go 1.19

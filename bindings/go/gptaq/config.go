@@ -1,0 +1,161 @@
+package gptaq
+
+import (
+	"github.com/gptaq/gptaq/bindings/go/internal/lowlevel"
+)
+
+// Method is how quantization error is fed back (gptaq_method).
+type Method int32
+
+// Methods.
+const (
+	MethodRTN   Method = 0 // round to nearest, no error feedback
+	MethodGPTQ  Method = 1 // GPTQ: error feedback through the inverse Hessian
+	MethodGPTAQ Method = 2 // GPTAQ: GPTQ plus the asymmetric term; batches need xfp
+)
+
+// QuantizerKind is the grid that rounds a column (gptaq_quantizer_kind).
+type QuantizerKind int32
+
+// Quantizer kinds.
+const (
+	QuantizerUniform QuantizerKind = 0 // GPTQ uniform grid: codes, scales, zeros (Solve)
+	QuantizerBinary  QuantizerKind = 1 // GPTQT binary coding: alphas, bias (SolveBinary)
+)
+
+// Backend is where the work runs (gptaq_backend).
+type Backend int32
+
+// Backends.
+const (
+	BackendAuto Backend = 0 // CUDA when compiled in and a device answers, else CPU
+	BackendCPU  Backend = 1
+	BackendCUDA Backend = 2
+)
+
+// Objective is what the GPTQT level-set / scale search minimizes (gptaq_objective).
+type Objective int32
+
+// Objectives.
+const (
+	ObjectiveOutput  Objective = 0 // mean over rows of (sum_j dW_rj xbar_j)^2
+	ObjectiveHessian Objective = 1 // trace(dW H dW^T)
+	ObjectiveWeight  Objective = 2 // sum dW^2 (also the fallback without activations)
+)
+
+// HalfType is the 16-bit float format of a batch passed as []uint16 bit patterns.
+type HalfType int32
+
+// Half-precision formats (gptaq_dtype values).
+const (
+	F16  HalfType = 1 // IEEE binary16
+	BF16 HalfType = 2 // bfloat16
+)
+
+const dtypeF32 = 0
+
+// Config is the configuration of a Quantizer (gptaq_config). Start from DefaultConfig()
+// (the library's defaults) and change what you need; the zero Config is not valid.
+type Config struct {
+	Method       Method        // default MethodGPTQ
+	Bits         int           // 2..8 (uniform), 2..4 (binary); default 4
+	GroupSize    int           // columns per group, or -1 for one group per row; default 128
+	Sym          bool          // symmetric grid; default true
+	ActOrder     bool          // quantize columns by decreasing diag(H); default false
+	StaticGroups bool          // group params from the original weight; default false
+	MSE          bool          // MSE clip search for scale/zero; default false
+	BlockSize    int           // lazy block width, 1..4096; default 128
+	Backend      Backend       // default BackendAuto
+	Device       int           // CUDA device ordinal; default 0
+	NumThreads   int           // CPU threads, 0 = all; default 0
+	DampPercent  float32       // relative damping, > 0; default 0.01
+	DampRetries  int           // x10 damping retries, 0..8; default 4
+	Alpha        float32       // GPTAQ's weight of the asymmetry term; default 0.25
+	MSENorm      float32       // exponent of the MSE clip error; default 2.4
+	MSEGrid      int           // MSE grid points per unit shrink; default 100
+	MSEMaxShrink float32       // largest shrink tried, (0, 1); default 0.8
+	Quantizer    QuantizerKind // default QuantizerUniform
+	HyperBits    int           // GPTQT n, bits < n <= 8; 0 = Bits + 2
+	ExploreBits  int           // GPTQT scale search span e; default 1
+	ExploreSplit int           // GPTQT number of scale candidates S; default 20
+	Objective    Objective     // GPTQT search objective; default ObjectiveOutput
+}
+
+// DefaultConfig returns the library's defaults (gptaq_config_init).
+func DefaultConfig() Config {
+	raw := lowlevel.NewGptaq_config()
+	defer lowlevel.DeleteGptaq_config(raw)
+	return configFromRaw(raw)
+}
+
+// BinaryConfig returns the defaults with the GPTQT binary quantizer at `bits` (k) bits,
+// per channel (GroupSize -1).
+func BinaryConfig(bits int) Config {
+	c := DefaultConfig()
+	c.Quantizer = QuantizerBinary
+	c.Bits = bits
+	c.GroupSize = -1
+	return c
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// toRaw returns a newly allocated C config; free it with lowlevel.DeleteGptaq_config.
+func (c Config) toRaw() lowlevel.Gptaq_config {
+	r := lowlevel.NewGptaq_config() // struct_size and defaults already set
+	r.SetMethod(int(c.Method))
+	r.SetBits(c.Bits)
+	r.SetGroup_size(c.GroupSize)
+	r.SetSym(b2i(c.Sym))
+	r.SetAct_order(b2i(c.ActOrder))
+	r.SetStatic_groups(b2i(c.StaticGroups))
+	r.SetMse(b2i(c.MSE))
+	r.SetBlock_size(c.BlockSize)
+	r.SetBackend(int(c.Backend))
+	r.SetDevice(c.Device)
+	r.SetNum_threads(c.NumThreads)
+	r.SetDamp_percent(c.DampPercent)
+	r.SetDamp_retries(c.DampRetries)
+	r.SetAlpha(c.Alpha)
+	r.SetMse_norm(c.MSENorm)
+	r.SetMse_grid(c.MSEGrid)
+	r.SetMse_max_shrink(c.MSEMaxShrink)
+	r.SetQuantizer(int(c.Quantizer))
+	r.SetHyper_bits(c.HyperBits)
+	r.SetExplore_bits(c.ExploreBits)
+	r.SetExplore_split(c.ExploreSplit)
+	r.SetObjective(int(c.Objective))
+	return r
+}
+
+func configFromRaw(r lowlevel.Gptaq_config) Config {
+	return Config{
+		Method:       Method(r.GetMethod()),
+		Bits:         r.GetBits(),
+		GroupSize:    r.GetGroup_size(),
+		Sym:          r.GetSym() != 0,
+		ActOrder:     r.GetAct_order() != 0,
+		StaticGroups: r.GetStatic_groups() != 0,
+		MSE:          r.GetMse() != 0,
+		BlockSize:    r.GetBlock_size(),
+		Backend:      Backend(r.GetBackend()),
+		Device:       r.GetDevice(),
+		NumThreads:   r.GetNum_threads(),
+		DampPercent:  r.GetDamp_percent(),
+		DampRetries:  r.GetDamp_retries(),
+		Alpha:        r.GetAlpha(),
+		MSENorm:      r.GetMse_norm(),
+		MSEGrid:      r.GetMse_grid(),
+		MSEMaxShrink: r.GetMse_max_shrink(),
+		Quantizer:    QuantizerKind(r.GetQuantizer()),
+		HyperBits:    r.GetHyper_bits(),
+		ExploreBits:  r.GetExplore_bits(),
+		ExploreSplit: r.GetExplore_split(),
+		Objective:    Objective(r.GetObjective()),
+	}
+}
