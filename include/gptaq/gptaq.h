@@ -368,6 +368,352 @@ GPTAQ_API int32_t gptaq_f32_to_half(int32_t dtype, const float *src, uint16_t *d
 GPTAQ_API int32_t gptaq_half_to_f32(int32_t dtype, const uint16_t *src, float *dst, int64_t n);
 
 /* ==== BEGIN SECTION: checkpoint formats (GPTQ packing, safetensors, LUT-GEMM, imatrix) ==== */
+
+/* ---------------------------------------------------------------------------------- */
+/* GPTQ checkpoint packing (AutoGPTQ / GPTQModel / vLLM / transformers layout)          */
+/* ---------------------------------------------------------------------------------- */
+
+/* A linear layer at path P (e.g. "model.layers.0.self_attn.q_proj") with K = columns
+ * (in_features), N = rows (out_features), b bits and G groups is stored as:
+ *   P.qweight  int32 [K*b/32, N]  codes packed along K
+ *   P.qzeros   int32 [G, N*b/32]  zeros packed along N
+ *   P.scales   fp16  [G, N]
+ *   P.g_idx    int32 [K]          the group of each input column
+ *   P.bias     (if the layer has one, unchanged; there is no P.weight)
+ * Packing: each column of qweight (and each row of qzeros) is a little-endian bit
+ * stream of b-bit codes, least significant bit first: code i sits at bit i*b of the
+ * stream, i.e. in word (i*b)/32 at bit offset (i*b) mod 32. For b = 2, 4, 8 that is
+ * word i/(32/b), offset (i mod (32/b))*b. For b = 3, 32 codes fill 3 words in the
+ * pattern 10 | 1 | 10 | 1 | 10: code 10 takes bits 30-31 of the first word and bit 0 of
+ * the second, code 21 bit 31 of the second word and bits 0-1 of the third.
+ * Supported bits: 2, 3, 4, 8. K*b and N*b must be multiples of 32 (K and N multiples
+ * of 32 for 3 bits, of 32/b otherwise).
+ * Zero convention: the "gptq" checkpoint format (v1, what vLLM and transformers load by
+ * default) stores zero - 1 in qzeros (a symmetric 4-bit layer's words are 0x77777777);
+ * "gptq_v2" stores the zero itself. A v1 file cannot hold a zero of 0 (asymmetric
+ * grids produce it for groups whose values are all >= 0): see gptaq_gptq_pack. */
+typedef enum gptaq_gptq_format {
+  GPTAQ_GPTQ_V1 = 0, /* checkpoint_format "gptq": qzeros store zero - 1              */
+  GPTAQ_GPTQ_V2 = 1  /* checkpoint_format "gptq_v2": qzeros store the zero            */
+} gptaq_gptq_format;
+
+/* The packed shapes for a rows x columns weight: *qweight_rows = columns*bits/32
+ * (qweight is qweight_rows x rows), *qzeros_cols = rows*bits/32 (qzeros is n_groups x
+ * qzeros_cols), *n_groups = gptaq_num_groups(columns, group_size). Any output pointer
+ * may be NULL.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (bits not 2/3/4/8, group_size not -1 or
+ * >= 1), GPTAQ_ERR_SHAPE (rows or columns <= 0, columns*bits or rows*bits not a
+ * multiple of 32). */
+GPTAQ_API int32_t gptaq_gptq_shapes(int64_t rows, int64_t columns, int32_t group_size,
+                                    int32_t bits, int64_t *qweight_rows,
+                                    int64_t *qzeros_cols, int64_t *n_groups);
+
+/* Pack a uniform solve result (gptaq_solve's outputs) into GPTQ checkpoint tensors.
+ * Inputs (host memory, as gptaq_solve writes them):
+ *   codes   rows x columns uint8, each in [0, 2^bits - 1]
+ *   scales  rows x n_groups float32, finite
+ *   zeros   rows x n_groups float32, integers in [0, 2^bits - 1]
+ *   g_idx   columns int32 in [0, n_groups), or NULL for column c -> c / group_size
+ *           (0 when group_size is -1)
+ * with n_groups = gptaq_num_groups(columns, group_size).
+ * Outputs (caller-allocated, shapes from gptaq_gptq_shapes; each may be NULL to skip):
+ *   qweight      (columns*bits/32) x rows int32
+ *   qzeros       n_groups x (rows*bits/32) int32
+ *   scales_out   n_groups x rows, of scales_dtype: GPTAQ_DTYPE_F16 (what checkpoints
+ *                hold; uint16_t bit patterns), GPTAQ_DTYPE_BF16 or GPTAQ_DTYPE_F32
+ *   g_idx_out    columns int32 (a copy of g_idx, or the default above)
+ *   zeros_clamped  see below
+ * Zeros that v1 cannot hold: with format GPTAQ_GPTQ_V1 a zero of 0 would have to be
+ * stored as -1. The packer then stores 0 instead (a loader reads back a zero of 1, so
+ * that group's weights dequantize one scale step lower than solved) and counts the
+ * (row, group) entries so changed in *zeros_clamped. If zeros_clamped is NULL such a
+ * clamp is refused instead: the call fails with GPTAQ_ERR_UNSUPPORTED and writes
+ * nothing, so a lossy v1 pack never happens unnoticed. With GPTAQ_GPTQ_V2, or when no
+ * zero is 0 (every symmetric grid), *zeros_clamped is 0. Use gptq_v2, or a symmetric
+ * grid, to avoid the issue.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL input, bad format, bits or
+ * scales_dtype, a code or zero out of range or not an integer, a g_idx entry out of
+ * range, a scale not finite), GPTAQ_ERR_SHAPE (as gptaq_gptq_shapes),
+ * GPTAQ_ERR_UNSUPPORTED (a scale overflows fp16/bf16; a v1 zero of 0 with
+ * zeros_clamped NULL), GPTAQ_ERR_OUT_OF_MEMORY. Thread-safe. */
+GPTAQ_API int32_t gptaq_gptq_pack(int32_t format, int32_t bits, int64_t rows,
+                                  int64_t columns, int32_t group_size,
+                                  const uint8_t *codes, const float *scales,
+                                  const float *zeros, const int32_t *g_idx,
+                                  int32_t *qweight, int32_t *qzeros,
+                                  int32_t scales_dtype, void *scales_out,
+                                  int32_t *g_idx_out, int64_t *zeros_clamped);
+
+/* Unpack GPTQ checkpoint tensors back into the solver's layout (the inverse of
+ * gptaq_gptq_pack up to the rounding of the scales to scales_dtype).
+ * Inputs (host memory; typically read from an untrusted file, so g_idx is validated):
+ *   qweight  (columns*bits/32) x rows int32
+ *   qzeros   n_groups x (rows*bits/32) int32
+ *   scales   n_groups x rows of scales_dtype (GPTAQ_DTYPE_F16, _BF16 or _F32)
+ *   g_idx    columns int32 in [0, n_groups); may be NULL unless dequant is requested
+ *            with n_groups > 1
+ * Outputs (caller-allocated, each may be NULL to skip):
+ *   codes    rows x columns uint8
+ *   scales_out rows x n_groups float32
+ *   zeros    rows x n_groups float32: the stored value (v2) or the stored value + 1
+ *            (v1, as loaders read it; a stored 2^bits - 1 therefore reads as 2^bits)
+ *   dequant  rows x columns float32: scale[g] * (code - zero[g]) with g = g_idx[c]
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL input, bad format, bits or dtype,
+ * n_groups < 1, g_idx NULL where needed), GPTAQ_ERR_SHAPE (as gptaq_gptq_shapes),
+ * GPTAQ_ERR_FORMAT (a g_idx entry out of range). Thread-safe. */
+GPTAQ_API int32_t gptaq_gptq_unpack(int32_t format, int32_t bits, int64_t rows,
+                                    int64_t columns, int64_t n_groups,
+                                    const int32_t *qweight, const int32_t *qzeros,
+                                    int32_t scales_dtype, const void *scales,
+                                    const int32_t *g_idx, uint8_t *codes,
+                                    float *scales_out, float *zeros, float *dequant);
+
+/* The quantize_config.json text for a uniform (GPTQ/GPTAQ/RTN) configuration, as
+ * AutoGPTQ, GPTQModel, transformers and vLLM read it (also the value of
+ * "quantization_config" in a model's config.json):
+ *   bits, group_size, desc_act (= act_order), sym, static_groups, damp_percent,
+ *   true_sequential (true), lm_head (false), quant_method "gptq", checkpoint_format
+ *   ("gptq" or "gptq_v2"), pack_dtype "int32", and meta: {"quantizer":
+ *   ["libgptaq:<version>"], "method": "rtn"|"gptq"|"gptaq", "alpha" (GPTAQ only),
+ *   "mse", "block_size"}.
+ * cfg NULL means the defaults. The text (pretty-printed JSON, NUL-terminated) is written
+ * to buf when buf is not NULL; *length (if not NULL) gets its length without the NUL.
+ * Call with buf = NULL to learn the length.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (bad format, cfg for the binary
+ * quantizer, bits not 2/3/4/8, buf given with capacity <= length: nothing is written
+ * then but *length is set). */
+GPTAQ_API int32_t gptaq_gptq_quantize_config(const gptaq_config *cfg, int32_t format,
+                                             char *buf, int64_t capacity, int64_t *length);
+
+/* Write that text to the file `path` (e.g. "<dir>/quantize_config.json").
+ * Returns the statuses of gptaq_gptq_quantize_config, and GPTAQ_ERR_IO. */
+GPTAQ_API int32_t gptaq_gptq_write_quantize_config(const char *path, const gptaq_config *cfg,
+                                                   int32_t format);
+
+/* ---------------------------------------------------------------------------------- */
+/* safetensors files                                                                    */
+/* ---------------------------------------------------------------------------------- */
+
+/* The format: an 8-byte little-endian header length L, L bytes of JSON
+ * {"<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+ *  "__metadata__": {"key": "value", ...}} (optional), then the raw little-endian data;
+ * offsets are relative to the first byte after the header. dtype names are those of
+ * the format: F64 F32 F16 BF16 I64 I32 I16 I8 U64 U32 U16 U8 BOOL F8_E4M3 F8_E5M2.
+ *
+ * Reading treats the file as untrusted: gptaq_safetensors_open validates the whole
+ * header before anything else and refuses (GPTAQ_ERR_FORMAT, with a message naming
+ * the problem) a file shorter than 8 bytes, a header length past the end of the file or
+ * above 100 MB, a header that is not a JSON object, an entry without a known dtype,
+ * a shape of non-negative integers (rank <= GPTAQ_SAFETENSORS_MAX_DIMS) or two
+ * data_offsets, offsets whose size is not the shape's element count times the dtype
+ * size, offsets past the end of the data, tensors that overlap or leave gaps, data that
+ * does not end at the end of the file, and a __metadata__ that is not an object of
+ * strings. Tensor data is read only on request.
+ *
+ * THREAD SAFETY: a reader or writer handle must not be used by two threads at once;
+ * different handles are independent. */
+typedef struct gptaq_safetensors gptaq_safetensors;
+typedef struct gptaq_safetensors_writer gptaq_safetensors_writer;
+
+#define GPTAQ_SAFETENSORS_MAX_DIMS 8
+
+/* Open and validate `path`. On success *out is a new reader (free with
+ * gptaq_safetensors_close); on failure *out is NULL.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL out or path), GPTAQ_ERR_IO (cannot
+ * open or read), GPTAQ_ERR_FORMAT (see above), GPTAQ_ERR_OUT_OF_MEMORY. */
+GPTAQ_API int32_t gptaq_safetensors_open(gptaq_safetensors **out, const char *path);
+
+/* Close a reader; NULL is a no-op. Strings it returned become invalid. */
+GPTAQ_API void gptaq_safetensors_close(gptaq_safetensors *r);
+
+/* The number of tensors (-1 if r is NULL). Tensors are indexed 0..count-1 in the order
+ * of their data in the file. */
+GPTAQ_API int64_t gptaq_safetensors_count(const gptaq_safetensors *r);
+
+/* The index of the tensor called `name`, or -1 if there is none (or r/name is NULL). */
+GPTAQ_API int64_t gptaq_safetensors_find(const gptaq_safetensors *r, const char *name);
+
+/* Describe tensor `index`. Any output may be NULL:
+ *   name, dtype  NUL-terminated strings owned by the reader (valid until close);
+ *                dtype is the format's name ("BF16", "I32", ...)
+ *   ndim         the rank, 0..GPTAQ_SAFETENSORS_MAX_DIMS (0 = a scalar)
+ *   shape        GPTAQ_SAFETENSORS_MAX_DIMS int64_t; the first ndim are set
+ *   nbytes       the size of its data in bytes
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL r, index out of range). */
+GPTAQ_API int32_t gptaq_safetensors_tensor_info(const gptaq_safetensors *r, int64_t index,
+                                                const char **name, const char **dtype,
+                                                int32_t *ndim, int64_t *shape,
+                                                int64_t *nbytes);
+
+/* Copy the raw bytes of tensor `index` (little-endian, row-major) into dst, which holds
+ * dst_bytes bytes (at least the tensor's nbytes).
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL r/dst, bad index, dst_bytes too
+ * small), GPTAQ_ERR_IO (the file shrank or a read failed). */
+GPTAQ_API int32_t gptaq_safetensors_read(gptaq_safetensors *r, int64_t index, void *dst,
+                                         int64_t dst_bytes);
+
+/* Read a floating-point tensor (F32, F16, BF16 or F64) converted to float32 into dst,
+ * which holds `count` floats (at least the tensor's element count).
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL r/dst, bad index, count too small),
+ * GPTAQ_ERR_UNSUPPORTED (another dtype), GPTAQ_ERR_IO, GPTAQ_ERR_OUT_OF_MEMORY. */
+GPTAQ_API int32_t gptaq_safetensors_read_f32(gptaq_safetensors *r, int64_t index,
+                                             float *dst, int64_t count);
+
+/* The number of __metadata__ entries (-1 if r is NULL). */
+GPTAQ_API int64_t gptaq_safetensors_metadata_count(const gptaq_safetensors *r);
+
+/* Metadata entry i (0..count-1, sorted by key): *key and *value are owned by the reader.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL r, i out of range). */
+GPTAQ_API int32_t gptaq_safetensors_metadata_at(const gptaq_safetensors *r, int64_t i,
+                                                const char **key, const char **value);
+
+/* The metadata value for `key`, owned by the reader, or NULL if absent. */
+GPTAQ_API const char *gptaq_safetensors_metadata(const gptaq_safetensors *r, const char *key);
+
+/* A writer collects tensors (copying their bytes: memory use is the file's size) and
+ * metadata, then writes the file in one go with gptaq_safetensors_writer_save. Tensors
+ * are stored in the order they were added, the data 8-byte aligned after the header.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL out), GPTAQ_ERR_OUT_OF_MEMORY. */
+GPTAQ_API int32_t gptaq_safetensors_writer_create(gptaq_safetensors_writer **out);
+
+/* Free a writer; NULL is a no-op. */
+GPTAQ_API void gptaq_safetensors_writer_free(gptaq_safetensors_writer *w);
+
+/* Add a tensor: `dtype` a safetensors dtype name ("F32", "F16", "BF16", "I32", "U8",
+ * ...), ndim 0..GPTAQ_SAFETENSORS_MAX_DIMS dimensions in shape (NULL allowed when ndim
+ * is 0), data holding their product of elements (NULL allowed when that is 0). The
+ * bytes are copied.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL w or name, empty name, the name
+ * "__metadata__" or one already added, unknown dtype, bad ndim or negative dimension,
+ * NULL data), GPTAQ_ERR_SHAPE (the size overflows), GPTAQ_ERR_OUT_OF_MEMORY. */
+GPTAQ_API int32_t gptaq_safetensors_writer_add(gptaq_safetensors_writer *w, const char *name,
+                                               const char *dtype, int32_t ndim,
+                                               const int64_t *shape, const void *data);
+
+/* Set a __metadata__ entry (replacing an earlier value of the same key). Transformers
+ * expects {"format": "pt"} in model files.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL argument). */
+GPTAQ_API int32_t gptaq_safetensors_writer_set_metadata(gptaq_safetensors_writer *w,
+                                                        const char *key, const char *value);
+
+/* Write everything added so far to `path` (through a temporary file beside it that is
+ * renamed into place, so a failed save leaves no partial file). The writer stays usable.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL argument), GPTAQ_ERR_IO. */
+GPTAQ_API int32_t gptaq_safetensors_writer_save(gptaq_safetensors_writer *w, const char *path);
+
+/* ---------------------------------------------------------------------------------- */
+/* llama.cpp importance matrix (imatrix)                                                */
+/* ---------------------------------------------------------------------------------- */
+
+/* llama.cpp's quantizers weight each input column j of a weight by the mean of x_j^2
+ * over calibration tokens. The statistics a context streams already hold it:
+ * in_sum2[j] = sum over tokens of x_j^2 = diag(sum x_q x_q^T) = diag(H) * N / 2.
+ *
+ * Copy that diagonal of the context's accumulated statistics (columns floats) into
+ * in_sum2 and the number of tokens counted into *tokens (either may be NULL).
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx), GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_ctx_imatrix(gptaq_ctx *ctx, float *in_sum2, int64_t *tokens);
+
+/* An imatrix collection: entries by weight name, written as a llama.cpp imatrix file.
+ * Names are what llama.cpp's quantize will look up: GGUF tensor names such as
+ * "blk.0.attn_q.weight" (not the Hugging Face names). */
+typedef struct gptaq_imatrix gptaq_imatrix;
+
+typedef enum gptaq_imatrix_format {
+  GPTAQ_IMATRIX_GGUF = 0, /* current llama.cpp: GGUF v3 with general.type = "imatrix",
+                             per weight <name>.in_sum2 F32 [n_per_row, n_mat] and
+                             <name>.counts F32 [1, n_mat], keys imatrix.datasets,
+                             imatrix.chunk_count, imatrix.chunk_size; tensors sorted by
+                             name, 32-byte alignment                                    */
+  GPTAQ_IMATRIX_DAT = 1   /* legacy imatrix.dat: int32 n_entries, per entry (int32
+                             name length, name, int32 ncall, int32 nval, float
+                             values[nval] = in_sum2 / count * ncall with ncall =
+                             ceil(count / chunk_size)), int32 chunk count, int32 length
+                             + the last dataset name                                    */
+} gptaq_imatrix_format;
+
+/* Create an empty collection (chunk size 512, no datasets).
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL out), GPTAQ_ERR_OUT_OF_MEMORY. */
+GPTAQ_API int32_t gptaq_imatrix_create(gptaq_imatrix **out);
+
+/* Free a collection; NULL is a no-op. */
+GPTAQ_API void gptaq_imatrix_free(gptaq_imatrix *im);
+
+/* Add the statistics of one weight: in_sum2 is n_mat x n_per_row float32 (n_mat > 1 for
+ * stacked expert weights, else 1), counts n_mat float32 (tokens per matrix). Adding a
+ * name again sums into the entry (the shapes must match), as llama-imatrix combines
+ * files.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL or empty argument, n_per_row or
+ * n_mat < 1, a negative or non-finite value), GPTAQ_ERR_SHAPE (the shape differs from
+ * an earlier entry of the name), GPTAQ_ERR_OUT_OF_MEMORY. */
+GPTAQ_API int32_t gptaq_imatrix_add(gptaq_imatrix *im, const char *name, int64_t n_per_row,
+                                    int32_t n_mat, const float *in_sum2, const float *counts);
+
+/* Add the statistics of a context (gptaq_ctx_imatrix) under `name`. Several names may
+ * share one context (q/k/v read the same input).
+ * Returns the statuses of gptaq_imatrix_add and gptaq_ctx_imatrix (whose message is
+ * then on the context). */
+GPTAQ_API int32_t gptaq_imatrix_add_ctx(gptaq_imatrix *im, const char *name, gptaq_ctx *ctx);
+
+/* Append a dataset name to imatrix.datasets (e.g. the calibration file). */
+GPTAQ_API int32_t gptaq_imatrix_add_dataset(gptaq_imatrix *im, const char *dataset);
+
+/* Tokens per chunk, >= 1 (llama-imatrix's n_ctx, default 512): imatrix.chunk_size,
+ * and imatrix.chunk_count = ceil(largest count / chunk_size). */
+GPTAQ_API int32_t gptaq_imatrix_set_chunk_size(gptaq_imatrix *im, int32_t chunk_size);
+
+/* Write the collection to `path` in `format` (gptaq_imatrix_format).
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL argument, bad format, an empty
+ * collection), GPTAQ_ERR_IO. */
+GPTAQ_API int32_t gptaq_imatrix_save(const gptaq_imatrix *im, const char *path, int32_t format);
+
+/* ---------------------------------------------------------------------------------- */
+/* LUT-GEMM layout (GPTQT binary coding)                                                */
+/* ---------------------------------------------------------------------------------- */
+
+/* LUT-GEMM kernels read a binary-coded weight, w ~ sum_i alpha_i * b_i + bias with
+ * b_i = +1/-1, for N = rows (out_features), K = columns (in_features), k = bits bit
+ * planes and G groups of contiguous columns, as three arrays:
+ *   qbits  uint32 [W][k][N] with W = ceil(K / 32): bit j of word [w][i][r] is bit i
+ *          (most significant first) of the level index of weight (r, 32*w + j); a set
+ *          bit means +alpha_i. Bits of padding columns (32*w + j >= K) are 0.
+ *   alpha  fp16 [G][k][N]   (uint16_t bit patterns)
+ *   bias   fp16 [G][N]
+ * G = gptaq_num_groups(K, group_size); group g covers columns g*group_size ..
+ * (g+1)*group_size - 1 (all columns for group_size -1).
+ *
+ * Pack a binary solve result (gptaq_solve_binary's outputs, host memory) into it:
+ *   codes  rows x columns uint8 level indices in [0, 2^bits)
+ *   alpha  rows x G x bits float32;  bias  rows x G float32 (finite)
+ *   g_idx  columns int32 or NULL. LUT-GEMM has no g_idx: when given it must equal
+ *          c / group_size (0 for group_size -1) for every column c, which holds unless
+ *          act-order ran with dynamic groups (use static_groups then).
+ * Outputs (caller-allocated; each may be NULL to skip): qbits (W*bits*rows words),
+ * alpha_f16 (G*bits*rows), bias_f16 (G*rows), rounded to nearest fp16.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL input, bits outside 1..8,
+ * group_size not -1 or >= 1, a code >= 2^bits, a non-finite alpha or bias),
+ * GPTAQ_ERR_SHAPE (rows or columns <= 0, sizes overflow), GPTAQ_ERR_UNSUPPORTED (g_idx
+ * not contiguous groups; an alpha or bias beyond the fp16 range). Thread-safe. */
+GPTAQ_API int32_t gptaq_lutgemm_pack(int32_t bits, int64_t rows, int64_t columns,
+                                     int32_t group_size, const uint8_t *codes,
+                                     const float *alpha, const float *bias,
+                                     const int32_t *g_idx, uint32_t *qbits,
+                                     uint16_t *alpha_f16, uint16_t *bias_f16);
+
+/* Unpack the LUT-GEMM arrays (layout above) back into the solver's layout: the inverse
+ * of gptaq_lutgemm_pack up to the fp16 rounding of alpha and bias.
+ * Outputs (caller-allocated; each may be NULL to skip):
+ *   codes    rows x columns uint8;  alpha  rows x G x bits float32;  bias  rows x G
+ *   dequant  rows x columns float32: sum_i (+/-)alpha_i + bias of the weight's group
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL input, bits outside 1..8,
+ * group_size not -1 or >= 1), GPTAQ_ERR_SHAPE (rows or columns <= 0, overflow).
+ * Thread-safe. */
+GPTAQ_API int32_t gptaq_lutgemm_unpack(int32_t bits, int64_t rows, int64_t columns,
+                                       int32_t group_size, const uint32_t *qbits,
+                                       const uint16_t *alpha_f16, const uint16_t *bias_f16,
+                                       uint8_t *codes, float *alpha, float *bias,
+                                       float *dequant);
+
 /* ==== END SECTION: checkpoint formats ==== */
 
 /* ==== BEGIN SECTION: statistics exchange (merge, save/load, all-reduce access) ==== */

@@ -1,0 +1,305 @@
+// GPTQ packing. Every column of qweight and every row of qzeros is a little-endian
+// stream of b-bit codes, least significant bit first: code i occupies bits
+// [i*b, i*b + b) of the stream, the stream's word w being the w-th 32-bit element.
+// For b = 2/4/8 this is AutoGPTQ's "word i/(32/b), shift (i mod (32/b))*b"; for b = 3
+// it is its 10 | 1 | 10 | 1 | 10 pattern with codes 10 and 21 straddling words.
+#include "formats/gptq.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "config.h"
+#include "error.h"
+#include "half.h"
+
+namespace gptaq {
+namespace gptq {
+namespace {
+
+bool supported_bits(int32_t b) { return b == 2 || b == 3 || b == 4 || b == 8; }
+
+void check_format(int32_t format) {
+  if (format != GPTAQ_GPTQ_V1 && format != GPTAQ_GPTQ_V2)
+    fail(GPTAQ_ERR_INVALID_ARGUMENT,
+         "format %d is not GPTAQ_GPTQ_V1 (0, \"gptq\") or GPTAQ_GPTQ_V2 (1, \"gptq_v2\")", format);
+}
+
+void check_scales_dtype(int32_t d) {
+  if (d != GPTAQ_DTYPE_F16 && d != GPTAQ_DTYPE_BF16 && d != GPTAQ_DTYPE_F32)
+    fail(GPTAQ_ERR_INVALID_ARGUMENT, "scales dtype %d is not f32 (0), f16 (1) or bf16 (2)", d);
+}
+
+// OR the b-bit value v into the stream at bit position pos (words spaced by stride).
+inline void put_bits(uint32_t *words, int64_t stride, uint64_t pos, uint32_t v, int b) {
+  const int64_t w = static_cast<int64_t>(pos >> 5);
+  const unsigned off = static_cast<unsigned>(pos & 31u);
+  words[w * stride] |= v << off;
+  if (off + static_cast<unsigned>(b) > 32u) words[(w + 1) * stride] |= v >> (32u - off);
+}
+
+inline uint32_t get_bits(const uint32_t *words, int64_t stride, uint64_t pos, int b) {
+  const int64_t w = static_cast<int64_t>(pos >> 5);
+  const unsigned off = static_cast<unsigned>(pos & 31u);
+  uint32_t v = words[w * stride] >> off;
+  if (off + static_cast<unsigned>(b) > 32u) v |= words[(w + 1) * stride] << (32u - off);
+  return v & ((1u << b) - 1u);
+}
+
+// The shortest decimal that reads back as the float (0.01f -> 0.01, not 0.0099999998).
+double shortest(float x) {
+  char buf[32];
+  for (int prec = 1; prec <= 9; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, static_cast<double>(x));
+    const double d = std::strtod(buf, nullptr);
+    if (static_cast<float>(d) == x) return d;
+  }
+  return static_cast<double>(x);
+}
+
+float load_scale(int32_t dtype, const void *p, int64_t i) {
+  switch (dtype) {
+    case GPTAQ_DTYPE_F16: return f16_to_f32(static_cast<const uint16_t *>(p)[i]);
+    case GPTAQ_DTYPE_BF16: return bf16_to_f32(static_cast<const uint16_t *>(p)[i]);
+    default: return static_cast<const float *>(p)[i];
+  }
+}
+
+}  // namespace
+
+Shapes shapes(int64_t rows, int64_t columns, int32_t group_size, int32_t bits) {
+  if (!supported_bits(bits))
+    fail(GPTAQ_ERR_INVALID_ARGUMENT, "GPTQ checkpoints hold 2, 3, 4 or 8 bits, not %d", bits);
+  if (group_size != -1 && group_size < 1)
+    fail(GPTAQ_ERR_INVALID_ARGUMENT, "group_size %d is not -1 or >= 1", group_size);
+  if (rows <= 0 || columns <= 0)
+    fail(GPTAQ_ERR_SHAPE, "rows = %lld and columns = %lld must be > 0", static_cast<long long>(rows),
+         static_cast<long long>(columns));
+  const int64_t lim = std::numeric_limits<int64_t>::max() / 64;
+  if (rows > lim || columns > lim || rows > lim / columns)
+    fail(GPTAQ_ERR_SHAPE, "%lld x %lld overflows", static_cast<long long>(rows),
+         static_cast<long long>(columns));
+  if ((columns * bits) % 32 != 0)
+    fail(GPTAQ_ERR_SHAPE,
+         "columns (in_features) = %lld: GPTQ packs %d-bit codes along the input into int32 "
+         "words, so columns * %d must be a multiple of 32 (columns a multiple of %d)",
+         static_cast<long long>(columns), bits, bits, bits == 3 ? 32 : 32 / bits);
+  if ((rows * bits) % 32 != 0)
+    fail(GPTAQ_ERR_SHAPE,
+         "rows (out_features) = %lld: GPTQ packs %d-bit zeros along the output into int32 "
+         "words, so rows * %d must be a multiple of 32 (rows a multiple of %d)",
+         static_cast<long long>(rows), bits, bits, bits == 3 ? 32 : 32 / bits);
+  Shapes s;
+  s.qweight_rows = columns * bits / 32;
+  s.qzeros_cols = rows * bits / 32;
+  s.n_groups = group_size == -1 ? 1 : (columns + group_size - 1) / group_size;
+  return s;
+}
+
+void pack(const PackArgs &a) {
+  check_format(a.format);
+  const Shapes s = shapes(a.rows, a.columns, a.group_size, a.bits);
+  if (!a.codes || !a.scales || !a.zeros)
+    fail(GPTAQ_ERR_INVALID_ARGUMENT, "codes, scales and zeros are required");
+  if (a.scales_out) check_scales_dtype(a.scales_dtype);
+  const int64_t N = a.rows, K = a.columns, G = s.n_groups;
+  const int b = a.bits;
+  const uint32_t maxq = (1u << b) - 1u;
+
+  // Validate everything before writing anything.
+  for (int64_t i = 0; i < N * K; ++i)
+    if (a.codes[i] > maxq)
+      fail(GPTAQ_ERR_INVALID_ARGUMENT, "codes[%lld][%lld] = %u exceeds %u (%d bits)",
+           static_cast<long long>(i / K), static_cast<long long>(i % K), a.codes[i], maxq, b);
+  int64_t clamped = 0;
+  for (int64_t i = 0; i < N * G; ++i) {
+    const float z = a.zeros[i];
+    if (!(z >= 0.0f && z <= static_cast<float>(maxq)) || z != std::nearbyint(z))
+      fail(GPTAQ_ERR_INVALID_ARGUMENT, "zeros[%lld][%lld] = %g is not an integer in [0, %u]",
+           static_cast<long long>(i / G), static_cast<long long>(i % G), static_cast<double>(z), maxq);
+    if (!std::isfinite(a.scales[i]))
+      fail(GPTAQ_ERR_INVALID_ARGUMENT, "scales[%lld][%lld] is not finite",
+           static_cast<long long>(i / G), static_cast<long long>(i % G));
+    if (a.format == GPTAQ_GPTQ_V1 && z == 0.0f) ++clamped;
+  }
+  if (a.g_idx)
+    for (int64_t k = 0; k < K; ++k)
+      if (a.g_idx[k] < 0 || a.g_idx[k] >= G)
+        fail(GPTAQ_ERR_INVALID_ARGUMENT, "g_idx[%lld] = %d is outside [0, %lld)",
+             static_cast<long long>(k), a.g_idx[k], static_cast<long long>(G));
+  if (clamped && !a.zeros_clamped)
+    fail(GPTAQ_ERR_UNSUPPORTED,
+         "%lld (row, group) zeros are 0, which the v1 \"gptq\" format cannot store (it stores "
+         "zero - 1); use GPTAQ_GPTQ_V2 or a symmetric grid, or pass zeros_clamped to accept "
+         "storing them as 1", static_cast<long long>(clamped));
+  std::vector<uint16_t> half;
+  if (a.scales_out && a.scales_dtype != GPTAQ_DTYPE_F32) {
+    half.resize(static_cast<size_t>(N * G));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t g = 0; g < G; ++g) {
+        const float sc = a.scales[n * G + g];
+        const uint16_t h = a.scales_dtype == GPTAQ_DTYPE_F16 ? f32_to_f16(sc) : f32_to_bf16(sc);
+        const float back = a.scales_dtype == GPTAQ_DTYPE_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+        if (!std::isfinite(back))
+          fail(GPTAQ_ERR_UNSUPPORTED, "scales[%lld][%lld] = %g overflows %s",
+               static_cast<long long>(n), static_cast<long long>(g), static_cast<double>(sc),
+               a.scales_dtype == GPTAQ_DTYPE_F16 ? "fp16" : "bf16");
+        half[static_cast<size_t>(g * N + n)] = h;
+      }
+  }
+
+  if (a.qweight) {
+    uint32_t *qw = reinterpret_cast<uint32_t *>(a.qweight);
+    std::fill(qw, qw + s.qweight_rows * N, 0u);
+    // Blocks of output rows keep both the codes rows and the qweight words in cache.
+    const int64_t NB = 64;
+    for (int64_t n0 = 0; n0 < N; n0 += NB) {
+      const int64_t n1 = std::min(N, n0 + NB);
+      for (int64_t k = 0; k < K; ++k) {
+        const uint64_t pos = static_cast<uint64_t>(k) * static_cast<uint64_t>(b);
+        for (int64_t n = n0; n < n1; ++n) put_bits(qw + n, N, pos, a.codes[n * K + k], b);
+      }
+    }
+  }
+  if (a.qzeros) {
+    uint32_t *qz = reinterpret_cast<uint32_t *>(a.qzeros);
+    std::fill(qz, qz + G * s.qzeros_cols, 0u);
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t n = 0; n < N; ++n) {
+        uint32_t z = static_cast<uint32_t>(a.zeros[n * G + g]);
+        if (a.format == GPTAQ_GPTQ_V1) z = z == 0 ? 0 : z - 1;
+        put_bits(qz + g * s.qzeros_cols, 1, static_cast<uint64_t>(n) * static_cast<uint64_t>(b), z, b);
+      }
+  }
+  if (a.scales_out) {
+    if (a.scales_dtype == GPTAQ_DTYPE_F32) {
+      float *o = static_cast<float *>(a.scales_out);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t g = 0; g < G; ++g) o[g * N + n] = a.scales[n * G + g];
+    } else {
+      std::memcpy(a.scales_out, half.data(), half.size() * sizeof(uint16_t));
+    }
+  }
+  if (a.g_idx_out)
+    for (int64_t k = 0; k < K; ++k)
+      a.g_idx_out[k] = a.g_idx ? a.g_idx[k]
+                               : (a.group_size == -1 ? 0 : static_cast<int32_t>(k / a.group_size));
+  if (a.zeros_clamped) *a.zeros_clamped = clamped;
+}
+
+void unpack(const UnpackArgs &a) {
+  check_format(a.format);
+  if (a.n_groups < 1)
+    fail(GPTAQ_ERR_INVALID_ARGUMENT, "n_groups = %lld must be >= 1", static_cast<long long>(a.n_groups));
+  const Shapes s = shapes(a.rows, a.columns, -1, a.bits);
+  const int64_t N = a.rows, K = a.columns, G = a.n_groups;
+  if (G > K)
+    fail(GPTAQ_ERR_SHAPE, "n_groups = %lld exceeds columns = %lld", static_cast<long long>(G),
+         static_cast<long long>(K));
+  const int b = a.bits;
+  const bool need_zeros = a.zeros || a.dequant;
+  const bool need_scales = a.scales_out || a.dequant;
+  const bool need_codes = a.codes || a.dequant;
+  if (need_codes && !a.qweight) fail(GPTAQ_ERR_INVALID_ARGUMENT, "qweight is NULL");
+  if (need_zeros && !a.qzeros) fail(GPTAQ_ERR_INVALID_ARGUMENT, "qzeros is NULL");
+  if (need_scales) {
+    if (!a.scales) fail(GPTAQ_ERR_INVALID_ARGUMENT, "scales is NULL");
+    check_scales_dtype(a.scales_dtype);
+  }
+  if (a.dequant && G > 1 && !a.g_idx)
+    fail(GPTAQ_ERR_INVALID_ARGUMENT, "g_idx is required to dequantize with %lld groups",
+         static_cast<long long>(G));
+  if (a.g_idx)
+    for (int64_t k = 0; k < K; ++k)
+      if (a.g_idx[k] < 0 || a.g_idx[k] >= G)
+        fail(GPTAQ_ERR_FORMAT, "g_idx[%lld] = %d is outside [0, %lld)", static_cast<long long>(k),
+             a.g_idx[k], static_cast<long long>(G));
+
+  std::vector<float> zf, sf;
+  if (need_zeros) {
+    zf.resize(static_cast<size_t>(N * G));
+    const uint32_t *qz = reinterpret_cast<const uint32_t *>(a.qzeros);
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t n = 0; n < N; ++n) {
+        uint32_t z = get_bits(qz + g * s.qzeros_cols, 1,
+                              static_cast<uint64_t>(n) * static_cast<uint64_t>(b), b);
+        if (a.format == GPTAQ_GPTQ_V1) z += 1;
+        zf[static_cast<size_t>(n * G + g)] = static_cast<float>(z);
+      }
+    if (a.zeros) std::copy(zf.begin(), zf.end(), a.zeros);
+  }
+  if (need_scales) {
+    sf.resize(static_cast<size_t>(N * G));
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t n = 0; n < N; ++n)
+        sf[static_cast<size_t>(n * G + g)] = load_scale(a.scales_dtype, a.scales, g * N + n);
+    if (a.scales_out) std::copy(sf.begin(), sf.end(), a.scales_out);
+  }
+  if (need_codes) {
+    const uint32_t *qw = reinterpret_cast<const uint32_t *>(a.qweight);
+    std::vector<uint8_t> tmp;
+    uint8_t *codes = a.codes;
+    if (!codes) {
+      tmp.resize(static_cast<size_t>(N * K));
+      codes = tmp.data();
+    }
+    const int64_t NB = 64;
+    for (int64_t n0 = 0; n0 < N; n0 += NB) {
+      const int64_t n1 = std::min(N, n0 + NB);
+      for (int64_t k = 0; k < K; ++k) {
+        const uint64_t pos = static_cast<uint64_t>(k) * static_cast<uint64_t>(b);
+        for (int64_t n = n0; n < n1; ++n)
+          codes[n * K + k] = static_cast<uint8_t>(get_bits(qw + n, N, pos, b));
+      }
+    }
+    if (a.dequant)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t g = a.g_idx ? a.g_idx[k] : 0;
+          const float sc = sf[static_cast<size_t>(n * G + g)];
+          const float z = zf[static_cast<size_t>(n * G + g)];
+          a.dequant[n * K + k] = sc * (static_cast<float>(codes[n * K + k]) - z);
+        }
+  }
+}
+
+std::string quantize_config(const gptaq_config &cfg, int32_t format) {
+  check_format(format);
+  if (cfg.quantizer != GPTAQ_QUANTIZER_UNIFORM)
+    fail(GPTAQ_ERR_INVALID_ARGUMENT,
+         "the GPTQ checkpoint format holds the uniform quantizer only, not GPTQT binary coding");
+  if (!supported_bits(cfg.bits))
+    fail(GPTAQ_ERR_INVALID_ARGUMENT, "GPTQ checkpoints hold 2, 3, 4 or 8 bits, not %d", cfg.bits);
+  using ojson = nlohmann::ordered_json;
+  const char *method = cfg.method == GPTAQ_METHOD_RTN    ? "rtn"
+                       : cfg.method == GPTAQ_METHOD_GPTAQ ? "gptaq"
+                                                          : "gptq";
+  ojson meta = ojson::object();
+  meta["quantizer"] = ojson::array({std::string("libgptaq:") + gptaq_version_string()});
+  meta["method"] = method;
+  if (cfg.method == GPTAQ_METHOD_GPTAQ) meta["alpha"] = shortest(cfg.alpha);
+  meta["mse"] = cfg.mse != 0;
+  meta["block_size"] = cfg.block_size;
+  ojson j = ojson::object();
+  j["bits"] = cfg.bits;
+  j["group_size"] = cfg.group_size;
+  j["desc_act"] = cfg.act_order != 0;
+  j["sym"] = cfg.sym != 0;
+  j["static_groups"] = cfg.static_groups != 0;
+  j["damp_percent"] = shortest(cfg.damp_percent);
+  j["true_sequential"] = true;
+  j["lm_head"] = false;
+  j["quant_method"] = "gptq";
+  j["checkpoint_format"] = format == GPTAQ_GPTQ_V1 ? "gptq" : "gptq_v2";
+  j["pack_dtype"] = "int32";
+  j["meta"] = meta;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace gptq
+}  // namespace gptaq
