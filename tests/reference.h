@@ -201,7 +201,37 @@ struct Result {
   double damp_used = 0.0;
   int damp_retries = 0;
   bool ok = false;
+  int64_t followed = 0;  // rounding decisions taken from Follow (see below)
 };
+
+// Optional tie-following, for comparing with an fp32 implementation. A value whose x/scale
+// lies (to rounding) on a rounding boundary k + 1/2 can round either way in fp32 and fp64
+// (every symmetric grid puts its most negative value exactly on -maxq/2), and the sweep
+// then feeds a different error forward, so one such decision decorrelates the rest of the
+// row. With a Follow, where x/scale is within `tol` of k + 1/2 and the other
+// implementation's code (original column order) is one of the two neighbours, the reference
+// takes that code and counts it in Result::followed. Every other decision stays its own.
+struct Follow {
+  const uint8_t *codes = nullptr;  // rows x cols
+  double tol = 0.0;                // in grid steps
+};
+
+inline double decide_code(double x, const QParams &p, int maxq, const Follow *follow,
+                          size_t idx, int64_t *followed) {
+  const double code = quant_code(x, p, maxq);
+  if (!follow || !follow->codes) return code;
+  const double t = x / p.scale;
+  const double fl = std::floor(t);
+  if (std::fabs((t - fl) - 0.5) > follow->tol) return code;
+  const double lo = std::min(std::max(fl + p.zero, 0.0), double(maxq));
+  const double hi = std::min(std::max(fl + 1.0 + p.zero, 0.0), double(maxq));
+  const double other = double(follow->codes[idx]);
+  if (other != code && (other == lo || other == hi)) {
+    ++*followed;
+    return other;
+  }
+  return code;
+}
 
 // The prepared inverse factor for one (statistics, act-order, damping, method, alpha).
 struct Factor {
@@ -287,7 +317,7 @@ inline Factor prepare(const Stats &st, const SolveConfig &cfg) {
 
 // Quantize W (rows x n, fp32 row-major) with a prepared factor (ignored for RTN).
 inline Result solve(const float *weight, int64_t rows, int64_t n, const Factor &f,
-                    const SolveConfig &cfg) {
+                    const SolveConfig &cfg, const Follow *follow = nullptr) {
   Result r;
   r.rows = rows;
   r.cols = n;
@@ -328,7 +358,8 @@ inline Result solve(const float *weight, int64_t rows, int64_t n, const Factor &
         r.scales[size_t(i * ng + k)] = p.scale;
         r.zeros[size_t(i * ng + k)] = p.zero;
         for (int64_t c = c0; c < c1; ++c) {
-          const double code = quant_code(W0(i, c), p, maxq);
+          const double code =
+              decide_code(W0(i, c), p, maxq, follow, size_t(i * n + c), &r.followed);
           r.codes[size_t(i * n + c)] = int(code);
           r.dequant[size_t(i * n + c)] = dequant(code, p);
         }
@@ -387,7 +418,8 @@ inline Result solve(const float *weight, int64_t rows, int64_t n, const Factor &
         const QParams &p = (g > 0 && !cfg.static_groups) ? cur[size_t(i)]
                                                          : fixed[size_t(i * ng + grp)];
         const double w = W(i, j);
-        const double code = quant_code(w, p, maxq);
+        const double code =
+            decide_code(w, p, maxq, follow, size_t(i * n + orig), &r.followed);
         const double q = dequant(code, p);
         r.codes[size_t(i * n + orig)] = int(code);
         r.dequant[size_t(i * n + orig)] = q;
