@@ -77,10 +77,12 @@ void validate_config(const Config &c) {
       fail(E, "config.explore_bits %d is outside 0..%d", c.explore_bits, n - 1);
     if (c.explore_split < 1 || c.explore_split > 1000)
       fail(E, "config.explore_split %d is outside 1..1000", c.explore_split);
-    if (c.objective < GPTAQ_OBJECTIVE_OUTPUT || c.objective > GPTAQ_OBJECTIVE_WEIGHT)
-      fail(E, "config.objective %d is not a gptaq_objective (0 output, 1 hessian, 2 weight)",
-           c.objective);
   }
+  // An unknown enum value is rejected even where the field is not used (uniform
+  // quantizer), so a later set_config to the binary quantizer cannot inherit garbage.
+  if (c.objective < GPTAQ_OBJECTIVE_OUTPUT || c.objective > GPTAQ_OBJECTIVE_WEIGHT)
+    fail(E, "config.objective %d is not a gptaq_objective (0 output, 1 hessian, 2 weight)",
+         c.objective);
   if (c.group_size != -1 && c.group_size < 1)
     fail(E, "config.group_size %d must be -1 (per row) or >= 1", c.group_size);
   if (c.block_size < 1 || c.block_size > 4096)
