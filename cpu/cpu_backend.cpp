@@ -63,6 +63,57 @@ int64_t gather_rows(float *dst, const void *src, int64_t n, int64_t t0, int64_t 
   return out;
 }
 
+// The in-block column loop for one row (rows are independent): quantize, record the
+// scaled error, update the rest of the row's block. Compiled for several instruction
+// sets; no FP contraction (ISO C++ mode), so every clone rounds the same way.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+double sweep_row(const QuantSpec &spec, const SweepBlock &b, int64_t r, float *w1) {
+  const int64_t B = b.i2 - b.i1;
+  float *wr = b.w + r * b.ldw;
+  std::memcpy(w1, wr + b.i1, sizeof(float) * B);
+  float *er = b.err + r * B;
+  float *qr = b.qblk + r * B;
+  uint8_t *cr = b.codes + r * b.cols;
+  float *pr = b.params + r * b.n_groups * 2;
+  double row_loss = 0.0;
+  for (int64_t i = 0; i < B; ++i) {
+    const int64_t j = b.i1 + i;
+    if (b.dynamic && j % b.group_size == 0) {
+      const int64_t end = std::min(b.cols, j + b.group_size);
+      const int64_t na = std::min(end, b.i2) - j;
+      const int64_t nb = std::max<int64_t>(0, end - b.i2);
+      float *p = pr + static_cast<int64_t>(j / b.group_size) * 2;
+      q_find_params(spec, w1 + i, na, wr + b.i2, nb, p, p + 1);
+    }
+    const float *p = pr + static_cast<int64_t>(b.group_of[j]) * 2;
+    const float x = w1[i];
+    const float q = q_quantize(spec, x, p[0], p[1], cr + j);
+    if (b.feedback) {
+      const float d = b.u[j * b.cols + j];
+      const float e = (x - q) / d;
+      row_loss += static_cast<double>((x - q) * (x - q) / (d * d));
+      const float *urow = b.u + j * b.cols + b.i1;
+      if (b.p) {
+        const float *prow = b.p + j * b.cols + b.i1;
+#pragma omp simd
+        for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k] - x * prow[k];
+      } else {
+#pragma omp simd
+        for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k];
+      }
+      er[i] = e;
+    } else {
+      er[i] = 0.0f;
+    }
+    w1[i] = q;
+    qr[i] = q;
+  }
+  std::memcpy(wr + b.i1, w1, sizeof(float) * B);
+  return row_loss / 2.0;
+}
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int num_threads) : threads_(num_threads) {
@@ -98,8 +149,9 @@ class CpuBackend final : public Backend {
     const int ni = to_int(n, "columns");
     // Tiles of tokens: large enough for syrk/gemm to run at speed, small enough to stay
     // O(columns) in extra memory per token row.
-    const int64_t tile = std::max<int64_t>(1, std::min<int64_t>(tokens, (int64_t{1} << 24) / n));
-    const bool direct = dt == GPTAQ_DTYPE_F32 && !mask && !x_fp;
+    const int64_t tile =
+        std::min<int64_t>(tokens, std::max<int64_t>(256, (int64_t{1} << 21) / n));
+    const bool direct = dt == GPTAQ_DTYPE_F32 && !mask;  // read x_q in place
     std::vector<float> bq, bd;
     try {
       if (!direct) bq.resize(static_cast<size_t>(tile * n));
@@ -126,9 +178,14 @@ class CpuBackend final : public Backend {
       // Column-major view: q is n x k (lda n); xx += q q^T (upper triangle, col-major).
       ssyrk_("U", "N", &ni, &k, &one, q, &ni, &one, s.xx, &ni);
       if (x_fp) {
-        gather_rows(bd.data(), x_fp, n, t0, tt, dt, mask);
         float *d = bd.data();
-        for (int64_t i = 0; i < rows * n; ++i) d[i] -= q[i];
+        if (direct) {
+          const float *f = static_cast<const float *>(x_fp) + t0 * n;
+          for (int64_t i = 0; i < rows * n; ++i) d[i] = f[i] - q[i];
+        } else {
+          gather_rows(d, x_fp, n, t0, tt, dt, mask);
+          for (int64_t i = 0; i < rows * n; ++i) d[i] -= q[i];
+        }
         // Row-major dx[a][b] += sum_t d[t][a] q[t][b]  ==  col-major C = Q D^T.
         sgemm_("N", "T", &ni, &ni, &k, &one, q, &ni, d, &ni, &one, s.dx, &ni);
       }
@@ -244,47 +301,7 @@ class CpuBackend final : public Backend {
     {
       std::vector<float> w1(static_cast<size_t>(B));
 #pragma omp for schedule(static)
-      for (int64_t r = 0; r < b.rows; ++r) {
-        float *wr = b.w + r * b.ldw;
-        std::memcpy(w1.data(), wr + b.i1, sizeof(float) * B);
-        float *er = b.err + r * B;
-        float *qr = b.qblk + r * B;
-        uint8_t *cr = b.codes + r * b.cols;
-        float *pr = b.params + r * b.n_groups * 2;
-        double row_loss = 0.0;
-        for (int64_t i = 0; i < B; ++i) {
-          const int64_t j = b.i1 + i;
-          if (b.dynamic && j % b.group_size == 0) {
-            const int64_t end = std::min(b.cols, j + b.group_size);
-            const int64_t na = std::min(end, b.i2) - j;
-            const int64_t nb = std::max<int64_t>(0, end - b.i2);
-            float *p = pr + static_cast<int64_t>(j / b.group_size) * 2;
-            q_find_params(spec, w1.data() + i, na, wr + b.i2, nb, p, p + 1);
-          }
-          const float *p = pr + static_cast<int64_t>(b.group_of[j]) * 2;
-          const float x = w1[i];
-          const float q = q_quantize(spec, x, p[0], p[1], cr + j);
-          if (b.feedback) {
-            const float d = b.u[j * b.cols + j];
-            const float e = (x - q) / d;
-            row_loss += static_cast<double>((x - q) * (x - q) / (d * d));
-            const float *urow = b.u + j * b.cols + b.i1;
-            if (b.p) {
-              const float *prow = b.p + j * b.cols + b.i1;
-              for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k] - x * prow[k];
-            } else {
-              for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k];
-            }
-            er[i] = e;
-          } else {
-            er[i] = 0.0f;
-          }
-          w1[i] = q;
-          qr[i] = q;
-        }
-        std::memcpy(wr + b.i1, w1.data(), sizeof(float) * B);
-        loss += row_loss / 2.0;
-      }
+      for (int64_t r = 0; r < b.rows; ++r) loss += sweep_row(spec, b, r, w1.data());
     }
     *b.loss += loss;
   }
