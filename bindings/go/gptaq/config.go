@@ -1,6 +1,8 @@
 package gptaq
 
 import (
+	"fmt"
+
 	"github.com/gptaq/gptaq/bindings/go/internal/lowlevel"
 )
 
@@ -158,4 +160,41 @@ func configFromRaw(r lowlevel.Gptaq_config) Config {
 		ExploreSplit: r.GetExplore_split(),
 		Objective:    Objective(r.GetObjective()),
 	}
+}
+
+// String names the method: "rtn", "gptq", "gptaq".
+func (m Method) String() string {
+	switch m {
+	case MethodRTN:
+		return "rtn"
+	case MethodGPTQ:
+		return "gptq"
+	case MethodGPTAQ:
+		return "gptaq"
+	}
+	return fmt.Sprintf("Method(%d)", int32(m))
+}
+
+// String names the quantizer kind: "uniform", "binary".
+func (k QuantizerKind) String() string {
+	switch k {
+	case QuantizerUniform:
+		return "uniform"
+	case QuantizerBinary:
+		return "binary"
+	}
+	return fmt.Sprintf("QuantizerKind(%d)", int32(k))
+}
+
+// String names the backend: "auto", "cpu", "cuda".
+func (b Backend) String() string {
+	switch b {
+	case BackendAuto:
+		return "auto"
+	case BackendCPU:
+		return "cpu"
+	case BackendCUDA:
+		return "cuda"
+	}
+	return fmt.Sprintf("Backend(%d)", int32(b))
 }
