@@ -109,6 +109,12 @@ class Backend {
                            int64_t n_groups) = 0;
   // The in-block column loop of the sweep, fused (quantize, error, in-block update).
   virtual void sweep_block(const QuantSpec &spec, const SweepBlock &b) = 0;
+
+  // ---- streams ----
+  // The device stream (a cudaStream_t as void *) to enqueue work on; null = the
+  // backend's own. Backends without streams ignore it (the C API rejects a non-null
+  // stream for them before calling).
+  virtual void set_stream(void *stream) { (void)stream; }
 };
 
 // Factories. make_cuda_backend is defined only when the CUDA backend is compiled in;

@@ -241,6 +241,7 @@ int32_t gptaq_ctx_set_stream(gptaq_ctx *ctx, void *stream) {
   return guarded_ctx(ctx, [&] {
     if (stream && ctx->be->kind() != GPTAQ_BACKEND_CUDA)
       fail(GPTAQ_ERR_UNSUPPORTED, "a stream can only be set on a CUDA context");
+    ctx->be->set_stream(stream);
   });
 }
 
