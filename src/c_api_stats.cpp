@@ -82,6 +82,29 @@ void add_from_host(Backend &be, T *dst, const void *src, size_t count) {
   }
 }
 
+// Throw NON_FINITE if dst (backend memory) + src (host memory) would not be finite
+// anywhere, before anything is changed: fp32 sums of finite inputs can overflow.
+template <class T>
+void check_sum_finite(Backend &be, const T *dst, const void *src, size_t count,
+                      const char *name, size_t n) {
+  const unsigned char *s = static_cast<const unsigned char *>(src);
+  size_t base = 0;
+  for_each_chunk(be, dst, count * sizeof(T), [&](const void *p, size_t len) {
+    const T *d = static_cast<const T *>(p);
+    for (size_t i = 0; i < len / sizeof(T); ++i) {
+      T v;
+      std::memcpy(&v, s + (base + i) * sizeof(T), sizeof(T));
+      if (!std::isfinite(d[i] + v)) {
+        if (count == n)
+          fail(GPTAQ_ERR_NON_FINITE, "the sum of %s[%zu] would not be finite", name, base + i);
+        fail(GPTAQ_ERR_NON_FINITE, "the sum of %s[%zu][%zu] would not be finite (fp32 overflow)",
+             name, (base + i) / n, (base + i) % n);
+      }
+    }
+    base += len / sizeof(T);
+  });
+}
+
 // A host copy of a backend buffer (no copy on the CPU: returns the buffer itself).
 const void *host_view(Backend &be, const void *buf, size_t bytes, std::vector<unsigned char> &keep) {
   if (on_host(be)) return buf;
@@ -146,6 +169,9 @@ void apply(gptaq_ctx &ctx, const uint8_t *data, const sf::Header &h, int32_t mod
     be.upload(ctx.stats.xsum, xs, n * sizeof(double));
     ctx.stats.tokens = h.tokens;
   } else {
+    check_sum_finite(be, ctx.stats.xx, xx, nn, "xx", n);
+    if (h.has_cross) check_sum_finite(be, ctx.stats.dx, dx, nn, "dx", n);
+    check_sum_finite(be, ctx.stats.xsum, xs, n, "xsum", n);
     add_from_host(be, ctx.stats.xx, xx, nn);
     if (h.has_cross) add_from_host(be, ctx.stats.dx, dx, nn);
     add_from_host(be, ctx.stats.xsum, xs, n);
@@ -293,6 +319,9 @@ int32_t gptaq_stats_merge(gptaq_ctx *dst, const gptaq_ctx *src) {
     const void *hdx = s->stats.dx ? host_view(*s->be, s->stats.dx, nn * sizeof(float), kdx) : nullptr;
     const void *hxs = host_view(*s->be, s->stats.xsum, n * sizeof(double), kxs);
     Backend &be = *dst->be;
+    check_sum_finite(be, dst->stats.xx, hxx, nn, "xx", n);
+    if (hdx) check_sum_finite(be, dst->stats.dx, hdx, nn, "dx", n);
+    check_sum_finite(be, dst->stats.xsum, hxs, n, "xsum", n);
     add_from_host(be, dst->stats.xx, hxx, nn);
     if (hdx) add_from_host(be, dst->stats.dx, hdx, nn);
     add_from_host(be, dst->stats.xsum, hxs, n);

@@ -223,7 +223,12 @@ GPTAQ_API int64_t gptaq_ctx_num_tokens(const gptaq_ctx *ctx);
 
 /* CUDA only: the stream (a cudaStream_t passed as void *) the context enqueues its work
  * on; NULL = the context's own stream. The caller keeps the stream alive while the
- * context uses it. GPTAQ_ERR_UNSUPPORTED on the CPU backend unless stream is NULL. */
+ * context uses it. Work already queued on the previous stream is finished first; every
+ * call on the context still returns only when its work is done, so the stream orders the
+ * context after the caller's earlier work on it (e.g. kernels writing x_q).
+ * Returns GPTAQ_OK, GPTAQ_ERR_UNSUPPORTED on the CPU backend unless stream is NULL,
+ * GPTAQ_ERR_INVALID_ARGUMENT (the stream belongs to another device than the context's),
+ * GPTAQ_ERR_DEVICE. */
 GPTAQ_API int32_t gptaq_ctx_set_stream(gptaq_ctx *ctx, void *stream);
 
 /* ---------------------------------------------------------------------------------- */
@@ -777,8 +782,8 @@ GPTAQ_API int32_t gptaq_stats_buffers_get(gptaq_ctx *ctx, gptaq_stats_buffers *o
  * row-major, is copied to the upper one: a reduction may round mirrored elements
  * differently), and checks the result: the token count must be finite and >= 0, every
  * value finite, and the diagonal of xx >= 0. On failure the statistics stay as the
- * caller left them, the context refuses nothing by itself, and the caller should
- * gptaq_ctx_reset or reload it.
+ * caller left them (a later solve would use them as they are): gptaq_ctx_reset the
+ * context or load good statistics into it.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx, bad token count),
  * GPTAQ_ERR_NON_FINITE (NaN/Inf in a buffer), GPTAQ_ERR_FORMAT (negative diagonal of
  * xx: not a sum of squares), GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
@@ -789,7 +794,8 @@ GPTAQ_API int32_t gptaq_stats_commit(gptaq_ctx *ctx);
  * differ (data is staged through host memory when they do). Drops dst's cached
  * factorization.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL, src == dst, different method
- * family), GPTAQ_ERR_SHAPE (different columns), GPTAQ_ERR_OUT_OF_MEMORY,
+ * family), GPTAQ_ERR_SHAPE (different columns), GPTAQ_ERR_NON_FINITE (a sum would
+ * overflow fp32, checked before anything changes), GPTAQ_ERR_OUT_OF_MEMORY,
  * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY (either context in use by another thread). On any
  * error but GPTAQ_ERR_DEVICE, dst is unchanged. */
 GPTAQ_API int32_t gptaq_stats_merge(gptaq_ctx *dst, const gptaq_ctx *src);
@@ -825,7 +831,8 @@ typedef enum gptaq_stats_mode {
 /* Write the context's statistics to `path` (written to a temporary file in the same
  * directory, then renamed over `path`, so a crash never leaves a half-written file).
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL), GPTAQ_ERR_IO,
- * GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+ * GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY, GPTAQ_ERR_UNSUPPORTED
+ * (big-endian host). */
 GPTAQ_API int32_t gptaq_stats_save(gptaq_ctx *ctx, const char *path);
 
 /* Read statistics written by gptaq_stats_save into the context, replacing or adding to
@@ -835,8 +842,9 @@ GPTAQ_API int32_t gptaq_stats_save(gptaq_ctx *ctx, const char *path);
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL, bad mode, file of the other method
  * family), GPTAQ_ERR_SHAPE (file's columns differ from the context's), GPTAQ_ERR_IO
  * (cannot open or read), GPTAQ_ERR_FORMAT (not a statistics file, newer version,
- * truncated, checksum mismatch), GPTAQ_ERR_NON_FINITE, GPTAQ_ERR_OUT_OF_MEMORY,
- * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+ * truncated, checksum mismatch), GPTAQ_ERR_NON_FINITE (NaN/Inf in the file, or an
+ * accumulated sum would overflow fp32), GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_DEVICE,
+ * GPTAQ_ERR_BUSY, GPTAQ_ERR_UNSUPPORTED (big-endian host). */
 GPTAQ_API int32_t gptaq_stats_load(gptaq_ctx *ctx, const char *path, int32_t mode);
 
 /* Read and verify only the header of a statistics file (no context needed; errors go to
