@@ -112,6 +112,36 @@ int32_t gptaq_gptq_write_quantize_config(const char *path, const gptaq_config *c
   });
 }
 
+int32_t gptaq_gptq_read_quantize_config(const char *path, gptaq_config *cfg, int32_t *format) {
+  return guarded([&] {
+    GPTAQ_REQUIRE(path, "path is NULL");
+    GPTAQ_REQUIRE(cfg, "cfg is NULL");
+    Config c = read_config(cfg);
+    std::FILE *f = std::fopen(path, "rb");
+    if (!f) fail(GPTAQ_ERR_IO, "%s: cannot open: %s", path, std::strerror(errno));
+    std::string text;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+      text.append(buf, n);
+      if (text.size() > (size_t{64} << 20)) {
+        std::fclose(f);
+        fail(GPTAQ_ERR_FORMAT, "%s: larger than 64 MB, not a config file", path);
+      }
+    }
+    const bool err = std::ferror(f) != 0;
+    std::fclose(f);
+    if (err) fail(GPTAQ_ERR_IO, "%s: read failed", path);
+    const int32_t fmt = gptq::parse_quantize_config(text, path, c);
+    validate_config(c);
+    const size_t size = static_cast<size_t>(cfg->struct_size);
+    const int32_t keep = cfg->struct_size;
+    std::memcpy(cfg, &c, size < sizeof c ? size : sizeof c);
+    cfg->struct_size = keep;
+    if (format) *format = fmt;
+  });
+}
+
 /* ---- safetensors reading ---- */
 
 int32_t gptaq_safetensors_open(gptaq_safetensors **out, const char *path) {

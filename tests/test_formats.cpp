@@ -471,6 +471,44 @@ TEST_CASE("gptq: quantize_config.json") {
   CHECK(j1["meta"].count("alpha") == 0);
   std::remove(path.c_str());
 
+  // Read back: a file this library wrote, a config.json embedding it, foreign and bad ones.
+  cfg.method = GPTAQ_METHOD_GPTAQ;
+  cfg.static_groups = 1;
+  cfg.damp_percent = 0.05f;
+  REQUIRE(gptaq_gptq_write_quantize_config(path.c_str(), &cfg, GPTAQ_GPTQ_V2) == GPTAQ_OK);
+  gptaq_config rd;
+  gptaq_config_init(&rd, sizeof rd);
+  int32_t fmt = -1;
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &rd, &fmt) == GPTAQ_OK);
+  CHECK(fmt == GPTAQ_GPTQ_V2);
+  CHECK(rd.bits == 3);
+  CHECK(rd.group_size == 64);
+  CHECK(rd.sym == 0);
+  CHECK(rd.act_order == 1);
+  CHECK(rd.static_groups == 1);
+  CHECK(rd.damp_percent == 0.05f);
+  CHECK(rd.method == GPTAQ_METHOD_GPTAQ);
+  CHECK(rd.alpha == 0.3f);
+  spit(path, R"({"architectures":["LlamaForCausalLM"],"quantization_config":{"bits":4,"group_size":128,)"
+             R"("desc_act":false,"sym":true,"quant_method":"gptq"}})");
+  gptaq_config_init(&rd, sizeof rd);
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &rd, &fmt) == GPTAQ_OK);
+  CHECK(fmt == GPTAQ_GPTQ_V1);
+  CHECK(rd.bits == 4);
+  CHECK(rd.group_size == 128);
+  CHECK(rd.sym == 1);
+  for (const char *bad : {"{\"bits\": 5}", "{\"bits\": 4, \"quant_method\": \"awq\"}", "[1]", "{",
+                          "{\"bits\": 4, \"checkpoint_format\": \"marlin\"}", "{\"group_size\": 4}",
+                          "{\"bits\": 4, \"sym\": \"yes\"}"}) {
+    CAPTURE(bad);
+    spit(path, bad);
+    CHECK(gptaq_gptq_read_quantize_config(path.c_str(), &rd, &fmt) == GPTAQ_ERR_FORMAT);
+    CHECK(std::string(gptaq_last_errmsg()).size() > 0);
+  }
+  CHECK(gptaq_gptq_read_quantize_config("/nonexistent/q.json", &rd, &fmt) == GPTAQ_ERR_IO);
+  std::remove(path.c_str());
+  cfg.method = GPTAQ_METHOD_GPTQ;
+
   cfg.quantizer = GPTAQ_QUANTIZER_BINARY;
   CHECK(gptaq_gptq_quantize_config(&cfg, GPTAQ_GPTQ_V1, nullptr, 0, &len) == GPTAQ_ERR_INVALID_ARGUMENT);
   cfg.quantizer = GPTAQ_QUANTIZER_UNIFORM;

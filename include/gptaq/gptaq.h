@@ -495,6 +495,18 @@ GPTAQ_API int32_t gptaq_gptq_quantize_config(const gptaq_config *cfg, int32_t fo
 GPTAQ_API int32_t gptaq_gptq_write_quantize_config(const char *path, const gptaq_config *cfg,
                                                    int32_t format);
 
+/* Read a quantize_config.json, or a model's config.json holding "quantization_config",
+ * over *cfg (fill it with gptaq_config_init first; only cfg->struct_size bytes are
+ * touched): bits, group_size, sym, act_order (desc_act), static_groups and damp_percent
+ * (top level or in meta) are taken from the file, quantizer becomes uniform, and, for
+ * files this library wrote, meta's method (and GPTAQ's alpha). *format (may be NULL)
+ * gets GPTAQ_GPTQ_V1 for checkpoint_format "gptq" or none, GPTAQ_GPTQ_V2 for "gptq_v2".
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL path or cfg, bad struct_size),
+ * GPTAQ_ERR_IO, GPTAQ_ERR_FORMAT (not JSON, quant_method not "gptq", no bits or bits not
+ * 2/3/4/8, a field of the wrong type, an unknown checkpoint_format). */
+GPTAQ_API int32_t gptaq_gptq_read_quantize_config(const char *path, gptaq_config *cfg,
+                                                  int32_t *format);
+
 /* ---------------------------------------------------------------------------------- */
 /* safetensors files                                                                    */
 /* ---------------------------------------------------------------------------------- */

@@ -301,5 +301,77 @@ std::string quantize_config(const gptaq_config &cfg, int32_t format) {
   return j.dump(2) + "\n";
 }
 
+int32_t parse_quantize_config(const std::string &text, const char *what, gptaq_config &cfg) {
+  using json = nlohmann::json;
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object())
+    fail(GPTAQ_ERR_FORMAT, "%s: not a JSON object", what);
+  const json *q = &doc;
+  auto qc = doc.find("quantization_config");
+  if (qc != doc.end()) {
+    if (!qc->is_object()) fail(GPTAQ_ERR_FORMAT, "%s: quantization_config is not an object", what);
+    q = &*qc;
+  }
+  auto str = [&](const json &o, const char *key, const char *def) -> std::string {
+    auto it = o.find(key);
+    if (it == o.end() || it->is_null()) return def;
+    if (!it->is_string()) fail(GPTAQ_ERR_FORMAT, "%s: \"%s\" is not a string", what, key);
+    return it->get<std::string>();
+  };
+  auto num = [&](const json &o, const char *key, double def) -> double {
+    auto it = o.find(key);
+    if (it == o.end() || it->is_null()) return def;
+    if (!it->is_number()) fail(GPTAQ_ERR_FORMAT, "%s: \"%s\" is not a number", what, key);
+    return it->get<double>();
+  };
+  auto flag = [&](const json &o, const char *key, bool def) -> bool {
+    auto it = o.find(key);
+    if (it == o.end() || it->is_null()) return def;
+    if (!it->is_boolean()) fail(GPTAQ_ERR_FORMAT, "%s: \"%s\" is not a boolean", what, key);
+    return it->get<bool>();
+  };
+  const std::string method = str(*q, "quant_method", "gptq");
+  if (method != "gptq")
+    fail(GPTAQ_ERR_FORMAT, "%s: quant_method is \"%s\", not \"gptq\"", what, method.c_str());
+  const std::string fmt = str(*q, "checkpoint_format", "gptq");
+  int32_t format;
+  if (fmt == "gptq") format = GPTAQ_GPTQ_V1;
+  else if (fmt == "gptq_v2") format = GPTAQ_GPTQ_V2;
+  else fail(GPTAQ_ERR_FORMAT, "%s: checkpoint_format \"%s\" is not \"gptq\" or \"gptq_v2\"", what,
+            fmt.c_str());
+  if (q->find("bits") == q->end()) fail(GPTAQ_ERR_FORMAT, "%s: has no \"bits\"", what);
+  const double bits = num(*q, "bits", 4), gs = num(*q, "group_size", 128);
+  if (!supported_bits(static_cast<int32_t>(bits)) || bits != std::floor(bits))
+    fail(GPTAQ_ERR_FORMAT, "%s: bits %g is not 2, 3, 4 or 8", what, bits);
+  if (gs != std::floor(gs) || !(gs == -1 || (gs >= 1 && gs <= 2147483647.0)))
+    fail(GPTAQ_ERR_FORMAT, "%s: group_size %g is not -1 or a positive integer", what, gs);
+  cfg.quantizer = GPTAQ_QUANTIZER_UNIFORM;
+  cfg.bits = static_cast<int32_t>(bits);
+  cfg.group_size = static_cast<int32_t>(gs);
+  cfg.sym = flag(*q, "sym", cfg.sym != 0) ? 1 : 0;
+  cfg.act_order = flag(*q, "desc_act", cfg.act_order != 0) ? 1 : 0;
+  cfg.static_groups = flag(*q, "static_groups", cfg.static_groups != 0) ? 1 : 0;
+  const json *meta = q;
+  auto m = q->find("meta");
+  if (m != q->end() && m->is_object()) meta = &*m;
+  const double damp = num(*q, "damp_percent", num(*meta, "damp_percent", cfg.damp_percent));
+  if (!(damp > 0.0) || !std::isfinite(damp))
+    fail(GPTAQ_ERR_FORMAT, "%s: damp_percent %g is not a positive number", what, damp);
+  cfg.damp_percent = static_cast<float>(damp);
+  // Written by this library: the method and GPTAQ's alpha come back too.
+  if (m != q->end() && m->is_object()) {
+    const std::string meth = str(*meta, "method", "");
+    if (meth == "gptaq") {
+      cfg.method = GPTAQ_METHOD_GPTAQ;
+      cfg.alpha = static_cast<float>(num(*meta, "alpha", cfg.alpha));
+    } else if (meth == "gptq") {
+      cfg.method = GPTAQ_METHOD_GPTQ;
+    } else if (meth == "rtn") {
+      cfg.method = GPTAQ_METHOD_RTN;
+    }
+  }
+  return format;
+}
+
 }  // namespace gptq
 }  // namespace gptaq

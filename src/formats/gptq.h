@@ -52,5 +52,9 @@ void unpack(const UnpackArgs &a);
 // The quantize_config.json text (pretty-printed).
 std::string quantize_config(const gptaq_config &cfg, int32_t format);
 
+// Parse quantize_config.json text (or a config.json holding "quantization_config") over
+// cfg; returns the checkpoint format. `what` names the source in messages. Throws FORMAT.
+int32_t parse_quantize_config(const std::string &text, const char *what, gptaq_config &cfg);
+
 }  // namespace gptq
 }  // namespace gptaq
