@@ -1,7 +1,7 @@
 # Shared by the SWIG-based bindings (bindings/python, bindings/java, ...): finds SWIG
 # once and defines the raw-C-API reference program their tests compare against.
 # Sets GPTAQ_SWIG_FOUND, GPTAQ_SWIG_DIR (this folder) and GPTAQ_SWIG_INCLUDE_FLAGS.
-include_guard(GLOBAL)
+# Included by each binding (directory scopes are siblings, so no include_guard).
 
 set(GPTAQ_SWIG_DIR ${CMAKE_CURRENT_LIST_DIR})
 find_package(SWIG 4.0 QUIET)

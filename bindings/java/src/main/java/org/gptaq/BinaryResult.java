@@ -1,0 +1,34 @@
+package org.gptaq;
+
+/**
+ * The GPTQT binary-coding quantization of one weight with k = bits: codes are level
+ * indices in [0, 2^k) whose bit i (most significant first) is the sign of alpha_i;
+ * alpha is rows x nGroups x k and bias rows x nGroups (row-major); dequant =
+ * sum_i (+/-)alpha_i + bias.
+ */
+public final class BinaryResult extends SolveResult {
+  public final float[] alpha;
+  public final float[] bias;
+  public final int bits;
+  /** The chosen candidate level set and scale index. */
+  public final int levelSet;
+  public final int scaleIndex;
+
+  BinaryResult(byte[] codes, float[] alpha, float[] bias, int bits, int[] gIdx, float[] dequant,
+      int rows, int columns, org.gptaq.swig.gptaq_solve_info info) {
+    super(codes, gIdx, dequant, rows, columns, info);
+    this.alpha = alpha;
+    this.bias = bias;
+    this.bits = bits;
+    this.levelSet = info.getLevel_set();
+    this.scaleIndex = info.getScale_index();
+  }
+
+  public float alpha(int r, int group, int i) {
+    return alpha[(r * nGroups + group) * bits + i];
+  }
+
+  public float bias(int r, int group) {
+    return bias[r * nGroups + group];
+  }
+}

@@ -1,0 +1,142 @@
+package org.gptaq;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import org.junit.jupiter.api.Test;
+
+class ErrorTest {
+  static final int COLS = 32;
+  final TestSupport.Problem p = new TestSupport.Problem(4, COLS, 64, 7, false);
+
+  @Test
+  void wrongShape() {
+    try (Quantizer q = new Quantizer(COLS)) {
+      GptaqException e = assertThrows(GptaqException.class, () -> q.addBatch(new float[COLS * 3 + 1]));
+      assertEquals(Status.SHAPE, e.status());
+      assertTrue(e.getMessage().contains("columns = 32"), e.getMessage());
+      assertEquals(Status.SHAPE,
+          assertThrows(GptaqException.class, () -> q.addBatch(new float[COLS], new float[2 * COLS])).status());
+      assertEquals(Status.SHAPE,
+          assertThrows(GptaqException.class, () -> q.addBatch(new float[COLS], null, new byte[2])).status());
+      q.addBatch(p.xQ);
+      e = assertThrows(GptaqException.class, () -> q.solve(new float[4 * COLS - 1], 4));
+      assertEquals(Status.SHAPE, e.status());
+      // rows <= 0: the library's own check and message
+      e = assertThrows(GptaqException.class, () -> q.solve(new float[0], 0));
+      assertEquals(Status.SHAPE, e.status());
+      assertEquals("rows = 0 must be > 0", e.getMessage());
+      assertEquals(64, q.numTokens());
+    }
+  }
+
+  @Test
+  void wrongBufferKinds() {
+    try (Quantizer q = new Quantizer(COLS)) {
+      FloatBuffer heap = FloatBuffer.wrap(p.xQ);
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> q.addBatch(heap, null));
+      assertTrue(e.getMessage().contains("direct"), e.getMessage());
+      FloatBuffer swapped = ByteBuffer.allocateDirect(COLS * 4)
+          .order(ByteOrder.nativeOrder() == ByteOrder.BIG_ENDIAN ? ByteOrder.LITTLE_ENDIAN : ByteOrder.BIG_ENDIAN)
+          .asFloatBuffer();
+      e = assertThrows(IllegalArgumentException.class, () -> q.addBatch(swapped, null));
+      assertTrue(e.getMessage().contains("byte order"), e.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> q.addBatch(new short[COLS], null, DType.F32));
+      assertThrows(NullPointerException.class, () -> q.addBatch((float[]) null));
+      // a direct buffer read from its position: the first token skipped
+      FloatBuffer d = TestSupport.directFloats(p.xQ);
+      d.position(COLS);
+      q.addBatch(d, null);
+      assertEquals(63, q.numTokens());
+    }
+  }
+
+  @Test
+  void nanAndInf() {
+    try (Quantizer q = new Quantizer(COLS)) {
+      q.addBatch(p.xQ);
+      float[] bad = p.xQ.clone();
+      bad[3 * COLS + 5] = Float.NaN;
+      GptaqException e = assertThrows(GptaqException.class, () -> q.addBatch(bad));
+      assertEquals(Status.NON_FINITE, e.status());
+      assertTrue(e.getMessage().contains("NaN or Inf"), e.getMessage());
+      assertEquals(64, q.numTokens());
+      float[] w = p.w.clone();
+      w[COLS + 2] = Float.POSITIVE_INFINITY;
+      e = assertThrows(GptaqException.class, () -> q.solve(w, 4));
+      assertEquals(Status.NON_FINITE, e.status());
+      assertEquals("weight[1][2] is Inf", e.getMessage());
+      assertNotNull(q.solve(p.w, 4)); // still usable
+    }
+  }
+
+  @Test
+  void closedQuantizer() {
+    Quantizer q = new Quantizer(COLS);
+    q.addBatch(p.xQ);
+    q.close();
+    assertTrue(q.isClosed());
+    q.close(); // idempotent
+    IllegalStateException e = assertThrows(IllegalStateException.class, () -> q.addBatch(p.xQ));
+    assertTrue(e.getMessage().contains("closed"));
+    assertThrows(IllegalStateException.class, () -> q.solve(p.w, 4));
+    assertThrows(IllegalStateException.class, q::numTokens);
+    assertThrows(IllegalStateException.class, q::config);
+    assertThrows(IllegalStateException.class, q::reset);
+    assertEquals("Quantizer[closed]", q.toString());
+  }
+
+  @Test
+  void methodMismatchAndNoData() {
+    try (Quantizer q = new Quantizer(COLS)) {
+      GptaqException e = assertThrows(GptaqException.class, () -> q.solve(p.w, 4));
+      assertEquals(Status.NO_DATA, e.status());
+      assertFalse(e.getMessage().isEmpty());
+      e = assertThrows(GptaqException.class, () -> q.addBatch(p.xQ, p.xQ));
+      assertEquals(Status.INVALID_ARGUMENT, e.status());
+      assertTrue(e.getMessage().contains("x_fp was given"), e.getMessage());
+    }
+    try (Quantizer q = new Quantizer(COLS, new Config().method(Method.GPTAQ))) {
+      GptaqException e = assertThrows(GptaqException.class, () -> q.addBatch(p.xQ));
+      assertTrue(e.getMessage().contains("x_fp is NULL"), e.getMessage());
+    }
+    try (Quantizer q = new Quantizer(COLS, new Config().method(Method.RTN))) {
+      assertEquals(0.0, q.solve(p.w, 4).loss);
+    }
+    try (Quantizer q = new Quantizer(COLS)) {
+      q.addBatch(p.xQ);
+      GptaqException e = assertThrows(GptaqException.class, () -> q.solveBinary(p.w, 4));
+      assertEquals(Status.INVALID_ARGUMENT, e.status());
+      assertTrue(e.getMessage().contains("uniform quantizer"), e.getMessage());
+    }
+  }
+
+  @Test
+  void busyFromAnotherThread() throws Exception {
+    try (Quantizer q = new Quantizer(COLS)) {
+      q.addBatch(p.xQ);
+      java.lang.reflect.Field f = Quantizer.class.getDeclaredField("lock");
+      f.setAccessible(true);
+      java.util.concurrent.locks.ReentrantLock lock = (java.util.concurrent.locks.ReentrantLock) f.get(q);
+      lock.lock(); // this thread is "inside" a call
+      try {
+        GptaqException[] seen = new GptaqException[1];
+        Thread t = new Thread(() -> {
+          try {
+            q.solve(p.w, 4);
+          } catch (GptaqException e) {
+            seen[0] = e;
+          }
+        });
+        t.start();
+        t.join();
+        assertNotNull(seen[0]);
+        assertEquals(Status.BUSY, seen[0].status());
+      } finally {
+        lock.unlock();
+      }
+    }
+  }
+}
