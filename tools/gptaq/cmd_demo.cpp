@@ -122,9 +122,13 @@ int run(int argc, char **argv) {
         {"RTN", GPTAQ_METHOD_RTN, GPTAQ_QUANTIZER_UNIFORM, 3},
         {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 3},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 3},
+        {"GPTQT", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_BINARY, 3},
+        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_BINARY, 3},
         {"RTN", GPTAQ_METHOD_RTN, GPTAQ_QUANTIZER_UNIFORM, 2},
         {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 2},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 2},
+        {"GPTQT", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_BINARY, 2},
+        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_BINARY, 2},
     };
 
     std::printf("gptaq demo: %zu linear layers (widths", net.size());
@@ -133,6 +137,9 @@ int run(int argc, char **argv) {
     std::printf("%d calibration tokens, %d held-out tokens; asymmetric grid, group %d, act-order %s; "
                 "backend %s\n\n",
                 calib_tokens, eval_tokens, group_size, act_order ? "on" : "off", backend.c_str());
+    std::printf("binary = GPTQT's binary coding (n = bits + 2, e = 1, S = 20, output objective) with\n"
+                "the same code bits and groups as the uniform rows; per group it stores bits alphas\n"
+                "and 1 bias (uniform: 1 scale and 1 zero)\n\n");
     std::printf("%-8s %-9s %5s  %-22s %9s\n", "method", "quantizer", "bits", "output rel. error",
                 "time (s)");
     std::printf("%-8s %-9s %5s  %-22s %9s\n", "--------", "---------", "----",
@@ -193,6 +200,14 @@ int run(int argc, char **argv) {
       if (gq > 0 && ga > 0)
         std::printf("%d bits: GPTAQ error is %.1f%% %s than GPTQ's\n", bits,
                     100.0 * std::fabs(ga - gq) / gq, ga < gq ? "lower" : "higher");
+      // GPTQT = the GPTQ solver with GPTQT's binary coding, same code bits and groups.
+      for (size_t i = 0; i < variants.size(); ++i)
+        if (variants[i].bits == bits && variants[i].quantizer == GPTAQ_QUANTIZER_BINARY &&
+            gq > 0)
+          std::printf("%d bits: %s error is %.1f%% %s than GPTQ's uniform grid\n", bits,
+                      variants[i].method == GPTAQ_METHOD_GPTAQ ? "GPTAQ+binary" : "GPTQT",
+                      100.0 * std::fabs(errs[i] - gq) / gq,
+                      errs[i] < gq ? "lower" : "higher");
     }
     return 0;
   });
