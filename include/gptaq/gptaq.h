@@ -312,6 +312,18 @@ GPTAQ_API int32_t gptaq_solve(gptaq_ctx *ctx, const float *weight, int64_t rows,
  *   g_idx   columns int32                                          (may be NULL)
  *   dequant rows x columns float32: sum_i (+/-)alpha_i + bias        (may be NULL)
  *   info    as for gptaq_solve, with the chosen level set and scale (may be NULL)
+ * With n = hyper_bits, the level sets are the C(n, k) k-subsets A = {a_1 > ... > a_k}
+ * of {2^(n-2), ..., 2, 1, 1/2}, numbered in lexicographic order of positions in that
+ * list (info->level_set 0 = the k largest, a uniform grid); alpha[r][g][i] = s * a_i
+ * and bias = s * (2^n - 1) / 2 + z for the group's scale s and offset z. The scale
+ * candidates t = 0 .. S-1 (info->scale_index) are s = range * (1/(2^(n+e) - 1) +
+ * t/(S-1) * (1/(2^(n-e) - 1) - 1/(2^(n+e) - 1))); S = 1 keeps s = range / (2^n - 1).
+ * (A, t) is chosen once per call, before the sweep, by round-to-nearest of this weight
+ * (dead columns zeroed, per-row or per-group params from the original values) with
+ * each candidate, minimizing config.objective: OUTPUT mean_r (sum_j dW_rj xbar_j)^2
+ * with xbar the mean of every streamed token, HESSIAN trace(dW H dW^T) (one
+ * rows x columns x columns product per candidate: the costly option), WEIGHT sum dW^2
+ * (used whatever the objective when no token was streamed). Ties keep the first.
  * Returns the statuses of gptaq_solve; GPTAQ_ERR_INVALID_ARGUMENT when the context is
  * configured for the uniform quantizer. */
 GPTAQ_API int32_t gptaq_solve_binary(gptaq_ctx *ctx, const float *weight, int64_t rows,
