@@ -20,10 +20,12 @@ class Error : public std::runtime_error {
   gptaq_status status_;
 };
 
+// [[noreturn]] first: clang (unlike gcc) refuses a C++11 attribute after a GNU one.
+[[noreturn]]
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-[[noreturn]] inline void fail(gptaq_status status, const char *fmt, ...) {
+inline void fail(gptaq_status status, const char *fmt, ...) {
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
