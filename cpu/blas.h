@@ -12,6 +12,9 @@ void strmm_(const char *side, const char *uplo, const char *transa, const char *
             const int *m, const int *n, const float *alpha, const float *a, const int *lda,
             float *b, const int *ldb);
 void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
+void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+void dtrtri_(const char *uplo, const char *diag, const int *n, double *a, const int *lda,
+             int *info);
 void strtri_(const char *uplo, const char *diag, const int *n, float *a, const int *lda,
              int *info);
 // OpenBLAS extension (present in every OpenBLAS build).

@@ -75,7 +75,9 @@ class Backend {
 
   // Given symmetric positive definite H (n x n, full, row-major), overwrite it with the
   // upper-triangular U with H^-1 = U^T U (zeros below the diagonal). Returns false, with
-  // H's content unspecified, when H is not positive definite.
+  // H's content unspecified, when H is not positive definite. Implementations should
+  // factor in float64 (the CPU does): fp32 factorizations of ill-conditioned Hessians
+  // flip codes downstream. A float64 workspace of n^2 doubles is the expected transient.
   virtual bool inverse_upper_factor(float *h, int64_t n) = 0;
 
   // GPTAQ: d <- alpha * triu_strict(d * U^T) * U in place (n x n, U upper).
