@@ -236,3 +236,30 @@ TEST_CASE("statistics near the fp32 limit: merge and accumulate refuse to overfl
                                 GPTAQ_STATS_REPLACE) == GPTAQ_OK);
   CHECK(solve_sane(a.get(), hard::weights(2, n, 1), 2, 4) == GPTAQ_OK);
 }
+
+TEST_CASE("a diverging error propagation is refused, never returned as NaN") {
+  // Found by fuzz_capi: GPTAQ with a huge alpha made the propagated weights overflow and
+  // the solve returned GPTAQ_OK with a NaN loss.
+  const int64_t n = 39, rows = 7, T = 4;
+  for (float alpha : {1e6f, 1e3f, -2.0f, 0.25f}) {
+    CAPTURE(alpha);
+    gptaq_config cfg = hard::config(GPTAQ_METHOD_GPTAQ, 4, 32);
+    cfg.act_order = 1;
+    cfg.block_size = 5;
+    cfg.alpha = alpha;
+    Ctx ctx = hard::make(n, cfg);
+    std::vector<float> x = hard::activations(T, n, 61), xf = hard::activations(T, n, 62);
+    for (auto &v : xf) v *= 3.0f;
+    REQUIRE(gptaq_add_batch(ctx.get(), x.data(), xf.data(), T, 0) == GPTAQ_OK);
+    hard::Out o = hard::solve(ctx.get(), hard::weights(rows, n, 63), rows);
+    CHECK((o.status == GPTAQ_OK || o.status == GPTAQ_ERR_NON_FINITE));
+    if (o.status == GPTAQ_OK) {
+      CHECK(std::isfinite(o.info.loss));
+      CHECK(hard::all_finite(o.dequant));
+    } else {
+      CHECK(std::string(gptaq_ctx_errmsg(ctx.get())).find("diverged") != std::string::npos);
+      CHECK(o.codes[0] == 0xEE);  // outputs untouched
+    }
+    if (alpha == 0.25f) CHECK(o.status == GPTAQ_OK);
+  }
+}

@@ -56,18 +56,16 @@ void factorize(gptaq_ctx &ctx) {
   for (float d : diag) mean_diag += d;
   mean_diag /= static_cast<double>(n);
 
-  // H is rebuilt from the statistics for every attempt: a retry costs O(n^2) and no
-  // undamped copy is kept, so a solve holds at most U and P beside the statistics.
-  auto build_h = [&](float *h) {
-    be.scale_copy(h, ctx.stats.xx, n * n, norm);
-    be.set_diag_at(h, n, f.dead.data(), static_cast<int64_t>(f.dead.size()), 1.0f);
-    if (permuted) be.permute_sym(h, h, n, f.perm.data());
-  };
+  DevBuf h0(&be, mat);  // undamped, permuted H (kept for retries)
+  be.scale_copy(h0.as<float>(), ctx.stats.xx, n * n, norm);
+  be.set_diag_at(h0.as<float>(), n, f.dead.data(), static_cast<int64_t>(f.dead.size()), 1.0f);
+  if (permuted) be.permute_sym(h0.as<float>(), h0.as<float>(), n, f.perm.data());
+
   f.u = DevBuf(&be, mat);
   bool ok = false;
   float damp = c.damp_percent;
   for (int32_t attempt = 0; attempt <= c.damp_retries; ++attempt) {
-    build_h(f.u.as<float>());
+    be.copy(f.u.get(), h0.get(), mat);
     be.add_diag(f.u.as<float>(), n, n, static_cast<float>(damp * mean_diag));
     if (be.inverse_upper_factor(f.u.as<float>(), n)) {
       ok = true;
@@ -85,7 +83,8 @@ void factorize(gptaq_ctx &ctx) {
 
   if (ctx.wants_cross()) {
     // P = alpha * triu_strict(dXXT U^T) U with dXXT[:, dead] = 0, permuted like H.
-    f.p = DevBuf(&be, mat);
+    // h0 is no longer needed: reuse it so a solve peaks at 4 n^2 floats.
+    f.p = std::move(h0);
     be.scale_copy(f.p.as<float>(), ctx.stats.dx, n * n, norm);
     be.zero_cols(f.p.as<float>(), n, n, f.dead.data(), static_cast<int64_t>(f.dead.size()));
     if (permuted) be.permute_sym(f.p.as<float>(), f.p.as<float>(), n, f.perm.data());
