@@ -56,16 +56,18 @@ void factorize(gptaq_ctx &ctx) {
   for (float d : diag) mean_diag += d;
   mean_diag /= static_cast<double>(n);
 
-  DevBuf h0(&be, mat);  // undamped, permuted H (kept for retries)
-  be.scale_copy(h0.as<float>(), ctx.stats.xx, n * n, norm);
-  be.set_diag_at(h0.as<float>(), n, f.dead.data(), static_cast<int64_t>(f.dead.size()), 1.0f);
-  if (permuted) be.permute_sym(h0.as<float>(), h0.as<float>(), n, f.perm.data());
-
+  // H is rebuilt from the statistics for every attempt: a retry costs O(n^2) and no
+  // undamped copy is kept, so a solve holds at most U and P beside the statistics.
+  auto build_h = [&](float *h) {
+    be.scale_copy(h, ctx.stats.xx, n * n, norm);
+    be.set_diag_at(h, n, f.dead.data(), static_cast<int64_t>(f.dead.size()), 1.0f);
+    if (permuted) be.permute_sym(h, h, n, f.perm.data());
+  };
   f.u = DevBuf(&be, mat);
   bool ok = false;
   float damp = c.damp_percent;
   for (int32_t attempt = 0; attempt <= c.damp_retries; ++attempt) {
-    be.copy(f.u.get(), h0.get(), mat);
+    build_h(f.u.as<float>());
     be.add_diag(f.u.as<float>(), n, n, static_cast<float>(damp * mean_diag));
     if (be.inverse_upper_factor(f.u.as<float>(), n)) {
       ok = true;
@@ -83,8 +85,7 @@ void factorize(gptaq_ctx &ctx) {
 
   if (ctx.wants_cross()) {
     // P = alpha * triu_strict(dXXT U^T) U with dXXT[:, dead] = 0, permuted like H.
-    // h0 is no longer needed: reuse it so a solve peaks at 4 n^2 floats.
-    f.p = std::move(h0);
+    f.p = DevBuf(&be, mat);
     be.scale_copy(f.p.as<float>(), ctx.stats.dx, n * n, norm);
     be.zero_cols(f.p.as<float>(), n, n, f.dead.data(), static_cast<int64_t>(f.dead.size()));
     if (permuted) be.permute_sym(f.p.as<float>(), f.p.as<float>(), n, f.perm.data());
@@ -186,6 +187,14 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
                 1.0f, w.as<float>() + i2, n);
     }
   }
+  // Hostile inputs (e.g. a huge GPTAQ alpha, or weights near the fp32 limit) can make
+  // the error propagation overflow; the loss sums every column's error, so a non-finite
+  // loss is the cheap sentinel. Refuse rather than return NaN/Inf-derived outputs.
+  if (!std::isfinite(loss))
+    fail(GPTAQ_ERR_NON_FINITE,
+         "the solve diverged: the propagated error is not finite (alpha = %g; a smaller "
+         "GPTAQ alpha, more damping or a finite, moderate weight may help)",
+         static_cast<double>(c.alpha));
   // Hostile inputs (e.g. a huge GPTAQ alpha, or weights near the fp32 limit) can make
   // the error propagation overflow; the loss sums every column's error, so a non-finite
   // loss is the cheap sentinel. Refuse rather than return NaN/Inf-derived outputs.
