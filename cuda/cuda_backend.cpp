@@ -492,7 +492,9 @@ class CudaBackend final : public Backend {
     a.feedback = b.feedback;
     a.loss = &dsc_->loss;
     ck(cudaMemsetAsync(&dsc_->loss, 0, sizeof(double), stream_), "cudaMemsetAsync");
-    ck(cuda::launch_sweep_block(spec, a, kSweepRows, max_smem_, stream_), "the sweep kernel");
+    // Fewer rows per thread block when the weight is short, so every SM gets work.
+    const int rows_per_cta = b.rows >= int64_t{kSweepRows} * sm_count_ ? kSweepRows : 32;
+    ck(cuda::launch_sweep_block(spec, a, rows_per_cta, max_smem_, stream_), "the sweep kernel");
     *b.loss += read_scalars().loss;
   }
 
@@ -504,6 +506,8 @@ class CudaBackend final : public Backend {
     ck(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev_),
        "cudaDeviceGetAttribute");
     max_smem_ = static_cast<size_t>(smem);
+    ck(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, dev_),
+       "cudaDeviceGetAttribute");
     ck(cudaStreamCreateWithFlags(&own_, cudaStreamDefault), "cudaStreamCreate");
     stream_ = own_;
     ck(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -689,6 +693,7 @@ class CudaBackend final : public Backend {
 
   int dev_;
   size_t max_smem_ = 48 * 1024;
+  int sm_count_ = 1;
   cudaStream_t own_ = nullptr, stream_ = nullptr, copy_ = nullptr;
   cudaEvent_t ev_h2d_[2] = {nullptr, nullptr}, ev_used_[2] = {nullptr, nullptr};
   cublasHandle_t blas_ = nullptr;
