@@ -4,9 +4,13 @@ pub const GPTAQ_VERSION_MAJOR: u32 = 0;
 pub const GPTAQ_VERSION_MINOR: u32 = 1;
 pub const GPTAQ_VERSION_PATCH: u32 = 0;
 pub const GPTAQ_VERSION_NUMBER: u32 = 100;
+pub const GPTAQ_SAFETENSORS_MAX_DIMS: u32 = 8;
+pub const GPTAQ_STATS_FORMAT_VERSION: u32 = 1;
+pub const GPTAQ_STATS_HEADER_BYTES: u32 = 64;
 pub type __uint8_t = ::std::os::raw::c_uchar;
 pub type __uint16_t = ::std::os::raw::c_ushort;
 pub type __int32_t = ::std::os::raw::c_int;
+pub type __uint32_t = ::std::os::raw::c_uint;
 pub type __int64_t = ::std::os::raw::c_long;
 extern "C" {
     pub fn gptaq_version_number() -> i32;
@@ -889,4 +893,488 @@ extern "C" {
 }
 extern "C" {
     pub fn gptaq_half_to_f32(dtype: i32, src: *const u16, dst: *mut f32, n: i64) -> i32;
+}
+impl gptaq_gptq_format {
+    pub const GPTAQ_GPTQ_V1: gptaq_gptq_format = gptaq_gptq_format(0);
+}
+impl gptaq_gptq_format {
+    pub const GPTAQ_GPTQ_V2: gptaq_gptq_format = gptaq_gptq_format(1);
+}
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct gptaq_gptq_format(pub ::std::os::raw::c_uint);
+extern "C" {
+    pub fn gptaq_gptq_shapes(
+        rows: i64,
+        columns: i64,
+        group_size: i32,
+        bits: i32,
+        qweight_rows: *mut i64,
+        qzeros_cols: *mut i64,
+        n_groups: *mut i64,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_gptq_pack(
+        format: i32,
+        bits: i32,
+        rows: i64,
+        columns: i64,
+        group_size: i32,
+        codes: *const u8,
+        scales: *const f32,
+        zeros: *const f32,
+        g_idx: *const i32,
+        qweight: *mut i32,
+        qzeros: *mut i32,
+        scales_dtype: i32,
+        scales_out: *mut ::std::os::raw::c_void,
+        g_idx_out: *mut i32,
+        zeros_clamped: *mut i64,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_gptq_unpack(
+        format: i32,
+        bits: i32,
+        rows: i64,
+        columns: i64,
+        n_groups: i64,
+        qweight: *const i32,
+        qzeros: *const i32,
+        scales_dtype: i32,
+        scales: *const ::std::os::raw::c_void,
+        g_idx: *const i32,
+        codes: *mut u8,
+        scales_out: *mut f32,
+        zeros: *mut f32,
+        dequant: *mut f32,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_gptq_quantize_config(
+        cfg: *const gptaq_config,
+        format: i32,
+        buf: *mut ::std::os::raw::c_char,
+        capacity: i64,
+        length: *mut i64,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_gptq_write_quantize_config(
+        path: *const ::std::os::raw::c_char,
+        cfg: *const gptaq_config,
+        format: i32,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_gptq_read_quantize_config(
+        path: *const ::std::os::raw::c_char,
+        cfg: *mut gptaq_config,
+        format: *mut i32,
+    ) -> i32;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct gptaq_safetensors {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct gptaq_safetensors_writer {
+    _unused: [u8; 0],
+}
+extern "C" {
+    pub fn gptaq_safetensors_open(
+        out: *mut *mut gptaq_safetensors,
+        path: *const ::std::os::raw::c_char,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_safetensors_close(r: *mut gptaq_safetensors);
+}
+extern "C" {
+    pub fn gptaq_safetensors_count(r: *const gptaq_safetensors) -> i64;
+}
+extern "C" {
+    pub fn gptaq_safetensors_find(
+        r: *const gptaq_safetensors,
+        name: *const ::std::os::raw::c_char,
+    ) -> i64;
+}
+extern "C" {
+    pub fn gptaq_safetensors_tensor_info(
+        r: *const gptaq_safetensors,
+        index: i64,
+        name: *mut *const ::std::os::raw::c_char,
+        dtype: *mut *const ::std::os::raw::c_char,
+        ndim: *mut i32,
+        shape: *mut i64,
+        nbytes: *mut i64,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_safetensors_read(
+        r: *mut gptaq_safetensors,
+        index: i64,
+        dst: *mut ::std::os::raw::c_void,
+        dst_bytes: i64,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_safetensors_read_f32(
+        r: *mut gptaq_safetensors,
+        index: i64,
+        dst: *mut f32,
+        count: i64,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_safetensors_metadata_count(r: *const gptaq_safetensors) -> i64;
+}
+extern "C" {
+    pub fn gptaq_safetensors_metadata_at(
+        r: *const gptaq_safetensors,
+        i: i64,
+        key: *mut *const ::std::os::raw::c_char,
+        value: *mut *const ::std::os::raw::c_char,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_safetensors_metadata(
+        r: *const gptaq_safetensors,
+        key: *const ::std::os::raw::c_char,
+    ) -> *const ::std::os::raw::c_char;
+}
+extern "C" {
+    pub fn gptaq_safetensors_writer_create(out: *mut *mut gptaq_safetensors_writer) -> i32;
+}
+extern "C" {
+    pub fn gptaq_safetensors_writer_free(w: *mut gptaq_safetensors_writer);
+}
+extern "C" {
+    pub fn gptaq_safetensors_writer_add(
+        w: *mut gptaq_safetensors_writer,
+        name: *const ::std::os::raw::c_char,
+        dtype: *const ::std::os::raw::c_char,
+        ndim: i32,
+        shape: *const i64,
+        data: *const ::std::os::raw::c_void,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_safetensors_writer_set_metadata(
+        w: *mut gptaq_safetensors_writer,
+        key: *const ::std::os::raw::c_char,
+        value: *const ::std::os::raw::c_char,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_safetensors_writer_save(
+        w: *mut gptaq_safetensors_writer,
+        path: *const ::std::os::raw::c_char,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_ctx_imatrix(ctx: *mut gptaq_ctx, in_sum2: *mut f32, tokens: *mut i64) -> i32;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct gptaq_imatrix {
+    _unused: [u8; 0],
+}
+impl gptaq_imatrix_format {
+    pub const GPTAQ_IMATRIX_GGUF: gptaq_imatrix_format = gptaq_imatrix_format(0);
+}
+impl gptaq_imatrix_format {
+    pub const GPTAQ_IMATRIX_DAT: gptaq_imatrix_format = gptaq_imatrix_format(1);
+}
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct gptaq_imatrix_format(pub ::std::os::raw::c_uint);
+extern "C" {
+    pub fn gptaq_imatrix_create(out: *mut *mut gptaq_imatrix) -> i32;
+}
+extern "C" {
+    pub fn gptaq_imatrix_free(im: *mut gptaq_imatrix);
+}
+extern "C" {
+    pub fn gptaq_imatrix_add(
+        im: *mut gptaq_imatrix,
+        name: *const ::std::os::raw::c_char,
+        n_per_row: i64,
+        n_mat: i32,
+        in_sum2: *const f32,
+        counts: *const f32,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_imatrix_add_ctx(
+        im: *mut gptaq_imatrix,
+        name: *const ::std::os::raw::c_char,
+        ctx: *mut gptaq_ctx,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_imatrix_add_dataset(
+        im: *mut gptaq_imatrix,
+        dataset: *const ::std::os::raw::c_char,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_imatrix_set_chunk_size(im: *mut gptaq_imatrix, chunk_size: i32) -> i32;
+}
+extern "C" {
+    pub fn gptaq_imatrix_save(
+        im: *const gptaq_imatrix,
+        path: *const ::std::os::raw::c_char,
+        format: i32,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_lutgemm_pack(
+        bits: i32,
+        rows: i64,
+        columns: i64,
+        group_size: i32,
+        codes: *const u8,
+        alpha: *const f32,
+        bias: *const f32,
+        g_idx: *const i32,
+        qbits: *mut u32,
+        alpha_f16: *mut u16,
+        bias_f16: *mut u16,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_lutgemm_unpack(
+        bits: i32,
+        rows: i64,
+        columns: i64,
+        group_size: i32,
+        qbits: *const u32,
+        alpha_f16: *const u16,
+        bias_f16: *const u16,
+        codes: *mut u8,
+        alpha: *mut f32,
+        bias: *mut f32,
+        dequant: *mut f32,
+    ) -> i32;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct gptaq_stats_buffers {
+    pub struct_size: i32,
+    pub backend: i32,
+    pub has_cross: i32,
+    pub reserved: i32,
+    pub xx: *mut f32,
+    pub dx: *mut f32,
+    pub xsum: *mut f64,
+    pub tokens: *mut f64,
+}
+#[test]
+fn bindgen_test_layout_gptaq_stats_buffers() {
+    assert_eq!(
+        ::std::mem::size_of::<gptaq_stats_buffers>(),
+        48usize,
+        concat!("Size of: ", stringify!(gptaq_stats_buffers))
+    );
+    assert_eq!(
+        ::std::mem::align_of::<gptaq_stats_buffers>(),
+        8usize,
+        concat!("Alignment of ", stringify!(gptaq_stats_buffers))
+    );
+    fn test_field_struct_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_stats_buffers>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).struct_size) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_stats_buffers),
+                "::",
+                stringify!(struct_size)
+            )
+        );
+    }
+    test_field_struct_size();
+    fn test_field_backend() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_stats_buffers>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).backend) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_stats_buffers),
+                "::",
+                stringify!(backend)
+            )
+        );
+    }
+    test_field_backend();
+    fn test_field_has_cross() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_stats_buffers>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).has_cross) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_stats_buffers),
+                "::",
+                stringify!(has_cross)
+            )
+        );
+    }
+    test_field_has_cross();
+    fn test_field_reserved() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_stats_buffers>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_stats_buffers),
+                "::",
+                stringify!(reserved)
+            )
+        );
+    }
+    test_field_reserved();
+    fn test_field_xx() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_stats_buffers>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).xx) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_stats_buffers),
+                "::",
+                stringify!(xx)
+            )
+        );
+    }
+    test_field_xx();
+    fn test_field_dx() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_stats_buffers>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).dx) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_stats_buffers),
+                "::",
+                stringify!(dx)
+            )
+        );
+    }
+    test_field_dx();
+    fn test_field_xsum() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_stats_buffers>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).xsum) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_stats_buffers),
+                "::",
+                stringify!(xsum)
+            )
+        );
+    }
+    test_field_xsum();
+    fn test_field_tokens() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_stats_buffers>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).tokens) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_stats_buffers),
+                "::",
+                stringify!(tokens)
+            )
+        );
+    }
+    test_field_tokens();
+}
+extern "C" {
+    pub fn gptaq_stats_buffers_get(ctx: *mut gptaq_ctx, out: *mut gptaq_stats_buffers) -> i32;
+}
+extern "C" {
+    pub fn gptaq_stats_commit(ctx: *mut gptaq_ctx) -> i32;
+}
+extern "C" {
+    pub fn gptaq_stats_merge(dst: *mut gptaq_ctx, src: *const gptaq_ctx) -> i32;
+}
+impl gptaq_stats_mode {
+    pub const GPTAQ_STATS_REPLACE: gptaq_stats_mode = gptaq_stats_mode(0);
+}
+impl gptaq_stats_mode {
+    pub const GPTAQ_STATS_ACCUMULATE: gptaq_stats_mode = gptaq_stats_mode(1);
+}
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct gptaq_stats_mode(pub ::std::os::raw::c_uint);
+extern "C" {
+    pub fn gptaq_stats_save(ctx: *mut gptaq_ctx, path: *const ::std::os::raw::c_char) -> i32;
+}
+extern "C" {
+    pub fn gptaq_stats_load(
+        ctx: *mut gptaq_ctx,
+        path: *const ::std::os::raw::c_char,
+        mode: i32,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_stats_file_info(
+        path: *const ::std::os::raw::c_char,
+        columns: *mut i64,
+        method: *mut i32,
+        has_cross: *mut i32,
+        tokens: *mut f64,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_stats_serialized_size(ctx: *const gptaq_ctx, bytes: *mut i64) -> i32;
+}
+extern "C" {
+    pub fn gptaq_stats_serialize(
+        ctx: *mut gptaq_ctx,
+        dst: *mut ::std::os::raw::c_void,
+        capacity: i64,
+        written: *mut i64,
+    ) -> i32;
+}
+extern "C" {
+    pub fn gptaq_stats_deserialize(
+        ctx: *mut gptaq_ctx,
+        src: *const ::std::os::raw::c_void,
+        size: i64,
+        mode: i32,
+    ) -> i32;
 }
