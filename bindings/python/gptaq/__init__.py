@@ -13,8 +13,8 @@ that read the same input::
 
 Inputs are NumPy arrays (or anything ``numpy.asarray`` turns into one without copying,
 such as CPU torch tensors): C-contiguous, of dtype float32, float16, or bfloat16 (a
-``ml_dtypes.bfloat16`` array, or a uint16 array of bit patterns with
-``dtype="bfloat16"``). Contiguous inputs are never copied; the GIL is released while
+``ml_dtypes.bfloat16`` array, a CPU ``torch.bfloat16`` tensor, or a uint16 array of bit
+patterns with ``dtype="bfloat16"``). Contiguous inputs are never copied; the GIL is released while
 the library works. Every C status raises a :class:`GptaqError` subclass that carries
 the library's message and is also the matching built-in exception (ValueError, ...).
 
@@ -230,14 +230,24 @@ def _half_dtype(dtype: Any) -> Optional[DType]:
                      Status.INVALID_ARGUMENT)
 
 
+def _torch_bf16_bits(x: Any) -> Optional[np.ndarray]:
+    """A CPU torch.bfloat16 tensor as a uint16 view of its bits (numpy has no bfloat16)."""
+    if type(x).__module__.split(".")[0] != "torch":
+        return None
+    import torch  # only reached when a torch tensor was passed
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.bfloat16 or x.device.type != "cpu":
+        return None
+    return x.detach().view(torch.int16).numpy().view(np.uint16)
+
+
 def _as_array(x: Any, name: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     try:
         return np.asarray(x)
     except Exception as e:  # e.g. a torch tensor that requires grad or lives on a GPU
-        raise DTypeError(f"{name}: cannot be viewed as a numpy array ({e})",
-                         Status.INVALID_ARGUMENT) from e
+        raise DTypeError(f"{name}: cannot be viewed as a numpy array ({e}); pass a CPU "
+                         "array of float32, float16 or bfloat16", Status.INVALID_ARGUMENT) from e
 
 
 def _resolve_dtype(a: np.ndarray, name: str, dtype: Optional[DType]) -> DType:
@@ -279,6 +289,12 @@ def _require_contiguous(a: np.ndarray, name: str) -> None:
 
 def _batch(x: Any, name: str, columns: int, dtype: Optional[DType]) -> Tuple[np.ndarray, DType, int]:
     """Validate a calibration batch; returns a 2-D no-copy view, its DType and tokens."""
+    bits = _torch_bf16_bits(x)
+    if bits is not None:
+        if dtype not in (None, DType.BF16):
+            raise DTypeError(f"{name} is a bfloat16 tensor but dtype={dtype.name.lower()}",
+                             Status.INVALID_ARGUMENT)
+        x, dtype = bits, DType.BF16
     a = _as_array(x, name)
     dt = _resolve_dtype(a, name, dtype)
     if a.ndim == 0 or a.shape[-1] != columns:
@@ -294,6 +310,9 @@ def _batch(x: Any, name: str, columns: int, dtype: Optional[DType]) -> Tuple[np.
 
 def _weight(w: Any, dtype: Optional[DType]) -> np.ndarray:
     """A float32 C-contiguous 2-D weight; fp16/bf16 are widened (exactly)."""
+    bits = _torch_bf16_bits(w)
+    if bits is not None:
+        w, dtype = bits, DType.BF16
     a = _as_array(w, "weight")
     dt = _resolve_dtype(a, "weight", dtype)
     if a.ndim != 2:
