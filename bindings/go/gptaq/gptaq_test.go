@@ -534,6 +534,11 @@ func TestErrorPaths(t *testing.T) {
 	expectErr(t, err, StatusShape, "columns 0")
 	_, err = NewQuantizer(-3, cpu)
 	expectErr(t, err, StatusShape, "columns -3")
+	_, err = NewQuantizer(1<<30, cpu)
+	expectErr(t, err, StatusShape, "columns^2 overflow")
+	// 2^24 columns need 2^50 bytes of statistics: more than any address space.
+	_, err = NewQuantizer(1<<24, cpu)
+	expectErr(t, err, StatusOutOfMemory, "statistics allocation")
 	bad := []struct {
 		name string
 		mod  func(*Config)

@@ -245,6 +245,8 @@ fn every_error_path() {
     expect(Quantizer::new(0, base).unwrap_err(), Status::Shape, "columns 0");
     expect(Quantizer::new(usize::MAX, base).unwrap_err(), Status::Shape, "columns usize::MAX");
     expect(Quantizer::new(1 << 40, base).unwrap_err(), Status::Shape, "columns^2 overflow");
+    // 2^24 columns need 2^50 bytes of statistics: more than any address space.
+    expect(Quantizer::new(1 << 24, base).unwrap_err(), Status::OutOfMemory, "statistics allocation");
     let bad: Vec<(&str, Config)> = vec![
         ("bits 1", Config { bits: 1, ..base }),
         ("bits 9", Config { bits: 9, ..base }),
