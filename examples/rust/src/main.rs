@@ -42,7 +42,10 @@ fn parse_args() -> Result<Args, String> {
             continue;
         }
         let v = it.next().ok_or_else(|| format!("{} needs a value", flag))?;
-        let num = || v.parse::<usize>().map_err(|e| format!("{} {}: {}", flag, v, e));
+        let num = || {
+            v.parse::<usize>()
+                .map_err(|e| format!("{} {}: {}", flag, v, e))
+        };
         match flag.as_str() {
             "--layers" => a.layers = num()?,
             "--columns" => a.columns = num()?,
@@ -68,7 +71,10 @@ fn parse_args() -> Result<Args, String> {
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
 }
@@ -129,9 +135,18 @@ fn run(a: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("libgptaq {} | {}", gptaq::version(), gptaq::build_info());
     // GPTQT binary coding runs on GPTQ's error feedback; the uniform grid takes any method.
     let cfg = if a.binary {
-        Config { backend: Backend::Auto, ..Config::binary(a.bits.min(4)) }
+        Config {
+            backend: Backend::Auto,
+            ..Config::binary(a.bits.min(4))
+        }
     } else {
-        Config { bits: a.bits, method: a.method, group_size: 128, backend: Backend::Auto, ..Config::default() }
+        Config {
+            bits: a.bits,
+            method: a.method,
+            group_size: 128,
+            backend: Backend::Auto,
+            ..Config::default()
+        }
     };
     let gptaq_pairs = cfg.method == Method::Gptaq;
     let start = Instant::now();

@@ -152,7 +152,10 @@ pub struct Error {
 impl Error {
     /// Build an error from a status and a message.
     pub fn new(status: Status, message: impl Into<String>) -> Error {
-        Error { status, message: message.into() }
+        Error {
+            status,
+            message: message.into(),
+        }
     }
     /// What kind of failure this is.
     pub fn status(&self) -> Status {
@@ -170,7 +173,13 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "gptaq: {} ({}): {}", self.status.name(), self.status.code(), self.message)
+        write!(
+            f,
+            "gptaq: {} ({}): {}",
+            self.status.name(),
+            self.status.code(),
+            self.message
+        )
     }
 }
 
@@ -199,7 +208,11 @@ unsafe fn owned_str(p: *const c_char) -> String {
 
 fn error_with(code: i32, message: String) -> Error {
     let status = Status::from_code(code);
-    let message = if message.is_empty() { status.name().to_string() } else { message };
+    let message = if message.is_empty() {
+        status.name().to_string()
+    } else {
+        message
+    };
     Error { status, message }
 }
 
@@ -360,7 +373,12 @@ impl Config {
     /// A configuration for the binary quantizer (GPTQT) with `bits` = k, per channel,
     /// everything else at the defaults.
     pub fn binary(bits: i32) -> Config {
-        Config { quantizer: QuantizerKind::Binary, bits, group_size: -1, ..Config::default() }
+        Config {
+            quantizer: QuantizerKind::Binary,
+            bits,
+            group_size: -1,
+            ..Config::default()
+        }
     }
 
     /// The C struct, with struct_size set.
@@ -394,7 +412,10 @@ impl Config {
     /// From the C struct; an error if an enum field has a value this binding does not know.
     pub fn from_raw(r: &sys::gptaq_config) -> Result<Config> {
         fn bad(field: &str, v: i32) -> Error {
-            Error::new(Status::InvalidArgument, format!("unknown {} value {}", field, v))
+            Error::new(
+                Status::InvalidArgument,
+                format!("unknown {} value {}", field, v),
+            )
         }
         Ok(Config {
             method: Method::from_raw(r.method).ok_or_else(|| bad("method", r.method))?,
@@ -458,8 +479,16 @@ impl SolveInfo {
             damp_used: r.damp_used,
             damp_retries: r.damp_retries,
             factor_reused: r.factor_reused != 0,
-            level_set: if r.level_set >= 0 { Some(r.level_set) } else { None },
-            scale_index: if r.scale_index >= 0 { Some(r.scale_index) } else { None },
+            level_set: if r.level_set >= 0 {
+                Some(r.level_set)
+            } else {
+                None
+            },
+            scale_index: if r.scale_index >= 0 {
+                Some(r.scale_index)
+            } else {
+                None
+            },
             seconds: r.seconds,
         }
     }
@@ -653,9 +682,8 @@ impl Quantizer {
     ) -> Result<()> {
         // SAFETY: the caller checked that xq (and xfp when non-NULL) hold tokens x columns
         // elements of dtype and mask (when non-NULL) holds tokens bytes.
-        let st = unsafe {
-            sys::gptaq_add_batch_masked(self.ctx.as_ptr(), xq, xfp, tokens, dtype, mask)
-        };
+        let st =
+            unsafe { sys::gptaq_add_batch_masked(self.ctx.as_ptr(), xq, xfp, tokens, dtype, mask) };
         self.check(st)
     }
 
@@ -675,7 +703,12 @@ impl Quantizer {
 
     /// As [`add_batch`](Self::add_batch) with a token mask: tokens whose `mask` entry is
     /// false (padding) are left out. `mask.len()` must equal the token count.
-    pub fn add_batch_masked(&mut self, xq: &[f32], xfp: Option<&[f32]>, mask: &[bool]) -> Result<()> {
+    pub fn add_batch_masked(
+        &mut self,
+        xq: &[f32],
+        xfp: Option<&[f32]>,
+        mask: &[bool],
+    ) -> Result<()> {
         let tokens = self.tokens_of(xq.len(), xfp.map(|x| x.len()))?;
         if mask.len() as i64 != tokens {
             return Err(shape_error(format!(
@@ -687,20 +720,40 @@ impl Quantizer {
         let xfp_ptr = xfp.map_or(ptr::null(), |x| x.as_ptr().cast());
         let dtype = sys::gptaq_dtype::GPTAQ_DTYPE_F32.0 as i32;
         // bool is one byte, 0 or 1: exactly the C mask layout.
-        self.add_raw(xq.as_ptr().cast(), xfp_ptr, tokens, dtype, mask.as_ptr().cast())
+        self.add_raw(
+            xq.as_ptr().cast(),
+            xfp_ptr,
+            tokens,
+            dtype,
+            mask.as_ptr().cast(),
+        )
     }
 
     /// Accumulate one half-precision batch (fp16 or bf16 bit patterns as `u16`),
     /// `tokens x columns` row-major; otherwise as [`add_batch`](Self::add_batch).
-    pub fn add_batch_half(&mut self, dtype: HalfType, xq: &[u16], xfp: Option<&[u16]>) -> Result<()> {
+    pub fn add_batch_half(
+        &mut self,
+        dtype: HalfType,
+        xq: &[u16],
+        xfp: Option<&[u16]>,
+    ) -> Result<()> {
         let tokens = self.tokens_of(xq.len(), xfp.map(|x| x.len()))?;
         let xfp_ptr = xfp.map_or(ptr::null(), |x| x.as_ptr().cast());
-        self.add_raw(xq.as_ptr().cast(), xfp_ptr, tokens, dtype.to_raw(), ptr::null())
+        self.add_raw(
+            xq.as_ptr().cast(),
+            xfp_ptr,
+            tokens,
+            dtype.to_raw(),
+            ptr::null(),
+        )
     }
 
     fn check_weight(&self, w: &[f32], rows: usize) -> Result<(i64, i64)> {
         let n = rows.checked_mul(self.columns).ok_or_else(|| {
-            shape_error(format!("rows = {} x columns = {} overflows", rows, self.columns))
+            shape_error(format!(
+                "rows = {} x columns = {} overflows",
+                rows, self.columns
+            ))
         })?;
         if w.len() != n {
             return Err(shape_error(format!(
@@ -866,7 +919,12 @@ pub fn backend_available(backend: Backend) -> bool {
 pub fn f32_to_half(dtype: HalfType, src: &[f32]) -> Vec<u16> {
     let mut dst = vec![0u16; src.len()];
     let st = unsafe {
-        sys::gptaq_f32_to_half(dtype.to_raw(), src.as_ptr(), dst.as_mut_ptr(), src.len() as i64)
+        sys::gptaq_f32_to_half(
+            dtype.to_raw(),
+            src.as_ptr(),
+            dst.as_mut_ptr(),
+            src.len() as i64,
+        )
     };
     debug_assert_eq!(st, 0);
     dst
@@ -876,7 +934,12 @@ pub fn f32_to_half(dtype: HalfType, src: &[f32]) -> Vec<u16> {
 pub fn half_to_f32(dtype: HalfType, src: &[u16]) -> Vec<f32> {
     let mut dst = vec![0f32; src.len()];
     let st = unsafe {
-        sys::gptaq_half_to_f32(dtype.to_raw(), src.as_ptr(), dst.as_mut_ptr(), src.len() as i64)
+        sys::gptaq_half_to_f32(
+            dtype.to_raw(),
+            src.as_ptr(),
+            dst.as_mut_ptr(),
+            src.len() as i64,
+        )
     };
     debug_assert_eq!(st, 0);
     dst

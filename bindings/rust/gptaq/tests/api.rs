@@ -9,7 +9,11 @@ use gptaq::{
 };
 
 fn cpu(group_size: i32) -> Config {
-    Config { backend: Backend::Cpu, group_size, ..Config::default() }
+    Config {
+        backend: Backend::Cpu,
+        group_size,
+        ..Config::default()
+    }
 }
 
 #[test]
@@ -23,16 +27,28 @@ fn version_and_statuses() {
         assert!(!s.name().is_empty());
     }
     assert_eq!(Status::from_code(-99), Status::Other(-99));
-    assert_eq!(Status::Shape.code(), gptaq_sys::gptaq_status::GPTAQ_ERR_SHAPE.0);
+    assert_eq!(
+        Status::Shape.code(),
+        gptaq_sys::gptaq_status::GPTAQ_ERR_SHAPE.0
+    );
 }
 
 #[test]
 fn default_config_round_trip() {
     let d = Config::default();
-    assert_eq!((d.bits, d.group_size, d.sym, d.method), (4, 128, true, Method::Gptq));
+    assert_eq!(
+        (d.bits, d.group_size, d.sym, d.method),
+        (4, 128, true, Method::Gptq)
+    );
     assert_eq!((d.block_size, d.damp_percent, d.alpha), (128, 0.01, 0.25));
     assert_eq!(d.quantizer, QuantizerKind::Uniform);
-    let c = Config { bits: 3, group_size: 32, act_order: true, mse: true, ..cpu(32) };
+    let c = Config {
+        bits: 3,
+        group_size: 32,
+        act_order: true,
+        mse: true,
+        ..cpu(32)
+    };
     let q = Quantizer::new(64, c).unwrap();
     assert_eq!(q.config().unwrap(), c);
     assert_eq!(q.backend(), Backend::Cpu);
@@ -51,10 +67,22 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     vec![
-        Case { name: "gptq_g16", cfg: cpu(16), cols: 64, rows: 24, half: None, batches: &[32, 17, 40] },
+        Case {
+            name: "gptq_g16",
+            cfg: cpu(16),
+            cols: 64,
+            rows: 24,
+            half: None,
+            batches: &[32, 17, 40],
+        },
         Case {
             name: "gptq_actorder_3bit_asym",
-            cfg: Config { bits: 3, act_order: true, sym: false, ..cpu(16) },
+            cfg: Config {
+                bits: 3,
+                act_order: true,
+                sym: false,
+                ..cpu(16)
+            },
             cols: 48,
             rows: 20,
             half: None,
@@ -62,7 +90,12 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "gptq_static_mse",
-            cfg: Config { static_groups: true, mse: true, act_order: true, ..cpu(16) },
+            cfg: Config {
+                static_groups: true,
+                mse: true,
+                act_order: true,
+                ..cpu(16)
+            },
             cols: 32,
             rows: 16,
             half: None,
@@ -70,26 +103,65 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "gptq_perchannel_blk8_2bit",
-            cfg: Config { block_size: 8, bits: 2, ..cpu(-1) },
+            cfg: Config {
+                block_size: 8,
+                bits: 2,
+                ..cpu(-1)
+            },
             cols: 40,
             rows: 12,
             half: None,
             batches: &[25, 25],
         },
-        Case { name: "rtn", cfg: Config { method: Method::Rtn, ..cpu(16) }, cols: 32, rows: 8, half: None, batches: &[10] },
-        Case { name: "gptaq", cfg: Config { method: Method::Gptaq, ..cpu(16) }, cols: 64, rows: 24, half: None, batches: &[30, 34] },
+        Case {
+            name: "rtn",
+            cfg: Config {
+                method: Method::Rtn,
+                ..cpu(16)
+            },
+            cols: 32,
+            rows: 8,
+            half: None,
+            batches: &[10],
+        },
+        Case {
+            name: "gptaq",
+            cfg: Config {
+                method: Method::Gptaq,
+                ..cpu(16)
+            },
+            cols: 64,
+            rows: 24,
+            half: None,
+            batches: &[30, 34],
+        },
         Case {
             name: "gptaq_actorder_alpha",
-            cfg: Config { method: Method::Gptaq, act_order: true, alpha: 0.5, ..cpu(16) },
+            cfg: Config {
+                method: Method::Gptaq,
+                act_order: true,
+                alpha: 0.5,
+                ..cpu(16)
+            },
             cols: 48,
             rows: 16,
             half: None,
             batches: &[60],
         },
-        Case { name: "gptq_f16", cfg: cpu(16), cols: 32, rows: 16, half: Some(HalfType::F16), batches: &[20, 20] },
+        Case {
+            name: "gptq_f16",
+            cfg: cpu(16),
+            cols: 32,
+            rows: 16,
+            half: Some(HalfType::F16),
+            batches: &[20, 20],
+        },
         Case {
             name: "gptaq_bf16",
-            cfg: Config { method: Method::Gptaq, ..cpu(16) },
+            cfg: Config {
+                method: Method::Gptaq,
+                ..cpu(16)
+            },
             cols: 32,
             rows: 16,
             half: Some(HalfType::Bf16),
@@ -106,7 +178,12 @@ fn check_solution(s: &Solution, cfg: &Config) {
         let g = s.g_idx[col] as usize;
         let (sc, z) = (s.scales[r * s.n_groups + g], s.zeros[r * s.n_groups + g]);
         let d = sc * (c as f32 - z);
-        assert!((d - s.dequant[i]).abs() <= 1e-6 * d.abs() + 1e-12, "dequant {} vs {}", s.dequant[i], d);
+        assert!(
+            (d - s.dequant[i]).abs() <= 1e-6 * d.abs() + 1e-12,
+            "dequant {} vs {}",
+            s.dequant[i],
+            d
+        );
     }
 }
 
@@ -116,36 +193,65 @@ fn identical_to_c_api() {
     for (ci, tc) in cases().into_iter().enumerate() {
         let mut r = Rng(1000 + ci as u64);
         let gptaq = tc.cfg.method == Method::Gptaq;
-        let xq: Vec<Vec<f32>> = tc.batches.iter().map(|&n| activations(&mut r, n, tc.cols)).collect();
-        let xfp: Option<Vec<Vec<f32>>> =
-            if gptaq { Some(xq.iter().map(|x| perturb(&mut r, x, 0.05)).collect()) } else { None };
+        let xq: Vec<Vec<f32>> = tc
+            .batches
+            .iter()
+            .map(|&n| activations(&mut r, n, tc.cols))
+            .collect();
+        let xfp: Option<Vec<Vec<f32>>> = if gptaq {
+            Some(xq.iter().map(|x| perturb(&mut r, x, 0.05)).collect())
+        } else {
+            None
+        };
         let w = r.fill(tc.rows * tc.cols, 0.2);
         let mut q = Quantizer::new(tc.cols, tc.cfg).unwrap();
         let want = match tc.half {
             None => {
                 for (i, x) in xq.iter().enumerate() {
-                    q.add_batch(x, xfp.as_ref().map(|v| v[i].as_slice())).unwrap();
+                    q.add_batch(x, xfp.as_ref().map(|v| v[i].as_slice()))
+                        .unwrap();
                 }
-                raw_run(&tc.cfg, tc.cols, Batches::F32(&xq, xfp.as_deref()), &w, tc.rows)
+                raw_run(
+                    &tc.cfg,
+                    tc.cols,
+                    Batches::F32(&xq, xfp.as_deref()),
+                    &w,
+                    tc.rows,
+                )
             }
             Some(dt) => {
                 let hq: Vec<Vec<u16>> = xq.iter().map(|x| f32_to_half(dt, x)).collect();
-                let hfp: Option<Vec<Vec<u16>>> =
-                    xfp.as_ref().map(|v| v.iter().map(|x| f32_to_half(dt, x)).collect());
+                let hfp: Option<Vec<Vec<u16>>> = xfp
+                    .as_ref()
+                    .map(|v| v.iter().map(|x| f32_to_half(dt, x)).collect());
                 for (i, x) in hq.iter().enumerate() {
-                    q.add_batch_half(dt, x, hfp.as_ref().map(|v| v[i].as_slice())).unwrap();
+                    q.add_batch_half(dt, x, hfp.as_ref().map(|v| v[i].as_slice()))
+                        .unwrap();
                 }
-                raw_run(&tc.cfg, tc.cols, Batches::Half(dt, &hq, hfp.as_deref()), &w, tc.rows)
+                raw_run(
+                    &tc.cfg,
+                    tc.cols,
+                    Batches::Half(dt, &hq, hfp.as_deref()),
+                    &w,
+                    tc.rows,
+                )
             }
         };
         let got = q.solve(&w, tc.rows).unwrap();
         assert_eq!(got.codes, want.codes, "{}: codes", tc.name);
         assert!(same_f32(&got.scales, &want.scales), "{}: scales", tc.name);
         assert!(same_f32(&got.zeros, &want.zeros), "{}: zeros", tc.name);
-        assert!(same_f32(&got.dequant, &want.dequant), "{}: dequant", tc.name);
+        assert!(
+            same_f32(&got.dequant, &want.dequant),
+            "{}: dequant",
+            tc.name
+        );
         assert_eq!(got.g_idx, want.g_idx, "{}: g_idx", tc.name);
         assert_eq!(got.info.loss, want.loss, "{}: loss", tc.name);
-        assert_eq!(got.n_groups, num_groups(tc.cols, tc.cfg.group_size).unwrap());
+        assert_eq!(
+            got.n_groups,
+            num_groups(tc.cols, tc.cfg.group_size).unwrap()
+        );
         check_solution(&got, &tc.cfg);
         if tc.cfg.method != Method::Rtn {
             assert!(got.info.loss > 0.0, "{}: loss {}", tc.name, got.info.loss);
@@ -171,7 +277,11 @@ fn batching_invariance() {
             let mut t0 = 0;
             while t0 < TOKENS {
                 let t1 = (t0 + split).min(TOKENS);
-                let fp = if method == Method::Gptaq { Some(&xfp[t0 * COLS..t1 * COLS]) } else { None };
+                let fp = if method == Method::Gptaq {
+                    Some(&xfp[t0 * COLS..t1 * COLS])
+                } else {
+                    None
+                };
                 q.add_batch(&x[t0 * COLS..t1 * COLS], fp).unwrap();
                 t0 = t1;
             }
@@ -182,7 +292,14 @@ fn batching_invariance() {
                 Some(r0) => {
                     assert_eq!(s.codes, r0.codes, "{:?} split {}", method, split);
                     for (a, b) in s.scales.iter().zip(&r0.scales) {
-                        assert!((a - b).abs() <= 1e-5 * b.abs(), "{:?} split {}: scale {} vs {}", method, split, a, b);
+                        assert!(
+                            (a - b).abs() <= 1e-5 * b.abs(),
+                            "{:?} split {}: scale {} vs {}",
+                            method,
+                            split,
+                            a,
+                            b
+                        );
                     }
                     assert!((s.info.loss - r0.info.loss).abs() <= 1e-3 * r0.info.loss);
                 }
@@ -198,8 +315,10 @@ fn masked_batch_equals_kept_tokens() {
     let x = activations(&mut r, 40, COLS);
     let w = r.fill(8 * COLS, 0.3);
     let mask: Vec<bool> = (0..40).map(|i| i % 3 != 0).collect();
-    let kept: Vec<f32> =
-        (0..40).filter(|&i| mask[i]).flat_map(|i| x[i * COLS..(i + 1) * COLS].to_vec()).collect();
+    let kept: Vec<f32> = (0..40)
+        .filter(|&i| mask[i])
+        .flat_map(|i| x[i * COLS..(i + 1) * COLS].to_vec())
+        .collect();
     let mut a = Quantizer::new(COLS, cpu(8)).unwrap();
     a.add_batch_masked(&x, None, &mask).unwrap();
     let mut b = Quantizer::new(COLS, cpu(8)).unwrap();
@@ -230,7 +349,12 @@ fn expect(err: Error, status: Status, what: &str) {
     assert_eq!(err.code(), status.code());
     assert!(!err.message().is_empty(), "{}: empty message", what);
     let shown = err.to_string();
-    assert!(shown.contains(err.message()) && shown.contains(status.name()), "{}: {}", what, shown);
+    assert!(
+        shown.contains(err.message()) && shown.contains(status.name()),
+        "{}: {}",
+        what,
+        shown
+    );
     // It is a std error, usable with `?` into Box<dyn Error>.
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
     assert!(!boxed.to_string().is_empty());
@@ -242,76 +366,230 @@ fn every_error_path() {
     let base = cpu(8);
 
     // Construction.
-    expect(Quantizer::new(0, base).unwrap_err(), Status::Shape, "columns 0");
-    expect(Quantizer::new(usize::MAX, base).unwrap_err(), Status::Shape, "columns usize::MAX");
-    expect(Quantizer::new(1 << 40, base).unwrap_err(), Status::Shape, "columns^2 overflow");
+    expect(
+        Quantizer::new(0, base).unwrap_err(),
+        Status::Shape,
+        "columns 0",
+    );
+    expect(
+        Quantizer::new(usize::MAX, base).unwrap_err(),
+        Status::Shape,
+        "columns usize::MAX",
+    );
+    expect(
+        Quantizer::new(1 << 40, base).unwrap_err(),
+        Status::Shape,
+        "columns^2 overflow",
+    );
     // 2^24 columns need 2^50 bytes of statistics: more than any address space.
-    expect(Quantizer::new(1 << 24, base).unwrap_err(), Status::OutOfMemory, "statistics allocation");
+    expect(
+        Quantizer::new(1 << 24, base).unwrap_err(),
+        Status::OutOfMemory,
+        "statistics allocation",
+    );
     let bad: Vec<(&str, Config)> = vec![
         ("bits 1", Config { bits: 1, ..base }),
         ("bits 9", Config { bits: 9, ..base }),
-        ("damp 0", Config { damp_percent: 0.0, ..base }),
-        ("damp NaN", Config { damp_percent: f32::NAN, ..base }),
-        ("block 0", Config { block_size: 0, ..base }),
-        ("group 0", Config { group_size: 0, ..base }),
-        ("retries 99", Config { damp_retries: 99, ..base }),
-        ("binary bits 7", Config { bits: 7, ..Config::binary(3) }),
+        (
+            "damp 0",
+            Config {
+                damp_percent: 0.0,
+                ..base
+            },
+        ),
+        (
+            "damp NaN",
+            Config {
+                damp_percent: f32::NAN,
+                ..base
+            },
+        ),
+        (
+            "block 0",
+            Config {
+                block_size: 0,
+                ..base
+            },
+        ),
+        (
+            "group 0",
+            Config {
+                group_size: 0,
+                ..base
+            },
+        ),
+        (
+            "retries 99",
+            Config {
+                damp_retries: 99,
+                ..base
+            },
+        ),
+        (
+            "binary bits 7",
+            Config {
+                bits: 7,
+                ..Config::binary(3)
+            },
+        ),
     ];
     for (name, c) in bad {
-        expect(Quantizer::new(COLS, c).unwrap_err(), Status::InvalidArgument, name);
+        expect(
+            Quantizer::new(COLS, c).unwrap_err(),
+            Status::InvalidArgument,
+            name,
+        );
     }
     if !backend_available(Backend::Cuda) {
-        let e = Quantizer::new(COLS, Config { backend: Backend::Cuda, ..base }).unwrap_err();
+        let e = Quantizer::new(
+            COLS,
+            Config {
+                backend: Backend::Cuda,
+                ..base
+            },
+        )
+        .unwrap_err();
         expect(e, Status::BackendUnavailable, "cuda without a device");
     }
 
     // Calibration.
     let mut q = Quantizer::new(COLS, base).unwrap();
     let x = Rng(1).fill(4 * COLS, 1.0);
-    expect(q.add_batch(&vec![0.0; COLS + 1], None).unwrap_err(), Status::Shape, "ragged batch");
-    expect(q.add_batch(&x, Some(&x[..COLS])).unwrap_err(), Status::Shape, "xfp shorter");
-    expect(q.add_batch(&x, Some(&x)).unwrap_err(), Status::InvalidArgument, "xfp given to GPTQ");
-    expect(q.add_batch_masked(&x, None, &[true]).unwrap_err(), Status::Shape, "mask length");
+    expect(
+        q.add_batch(&[0.0; COLS + 1], None).unwrap_err(),
+        Status::Shape,
+        "ragged batch",
+    );
+    expect(
+        q.add_batch(&x, Some(&x[..COLS])).unwrap_err(),
+        Status::Shape,
+        "xfp shorter",
+    );
+    expect(
+        q.add_batch(&x, Some(&x)).unwrap_err(),
+        Status::InvalidArgument,
+        "xfp given to GPTQ",
+    );
+    expect(
+        q.add_batch_masked(&x, None, &[true]).unwrap_err(),
+        Status::Shape,
+        "mask length",
+    );
     let mut nan = x.clone();
     nan[5] = f32::NAN;
-    expect(q.add_batch(&nan, None).unwrap_err(), Status::NonFinite, "NaN batch");
+    expect(
+        q.add_batch(&nan, None).unwrap_err(),
+        Status::NonFinite,
+        "NaN batch",
+    );
     let mut inf = x.clone();
     inf[7] = f32::INFINITY;
-    expect(q.add_batch(&inf, None).unwrap_err(), Status::NonFinite, "Inf batch");
+    expect(
+        q.add_batch(&inf, None).unwrap_err(),
+        Status::NonFinite,
+        "Inf batch",
+    );
     let half_nan = f32_to_half(HalfType::F16, &nan);
-    expect(q.add_batch_half(HalfType::F16, &half_nan, None).unwrap_err(), Status::NonFinite, "f16 NaN");
+    expect(
+        q.add_batch_half(HalfType::F16, &half_nan, None)
+            .unwrap_err(),
+        Status::NonFinite,
+        "f16 NaN",
+    );
     assert_eq!(q.num_tokens(), 0, "rejected batches changed the statistics");
     let w = Rng(2).fill(4 * COLS, 0.1);
-    expect(q.solve(&w, 4).unwrap_err(), Status::NoData, "solve without data");
+    expect(
+        q.solve(&w, 4).unwrap_err(),
+        Status::NoData,
+        "solve without data",
+    );
 
     q.add_batch(&x, None).unwrap();
-    expect(q.solve(&w[1..], 4).unwrap_err(), Status::Shape, "weight length");
+    expect(
+        q.solve(&w[1..], 4).unwrap_err(),
+        Status::Shape,
+        "weight length",
+    );
     expect(q.solve(&[], 0).unwrap_err(), Status::Shape, "rows 0");
     let mut wn = w.clone();
     wn[3] = f32::NAN;
-    expect(q.solve(&wn, 4).unwrap_err(), Status::NonFinite, "NaN weight");
-    expect(q.solve_binary(&w, 4).unwrap_err(), Status::InvalidArgument, "binary solve, uniform ctx");
+    expect(
+        q.solve(&wn, 4).unwrap_err(),
+        Status::NonFinite,
+        "NaN weight",
+    );
+    expect(
+        q.solve_binary(&w, 4).unwrap_err(),
+        Status::InvalidArgument,
+        "binary solve, uniform ctx",
+    );
 
     // Config changes that are not allowed keep the old one.
-    expect(q.set_config(Config { method: Method::Gptaq, ..base }).unwrap_err(), Status::InvalidArgument, "family");
-    expect(q.set_config(Config { bits: 42, ..base }).unwrap_err(), Status::InvalidArgument, "bits 42");
+    expect(
+        q.set_config(Config {
+            method: Method::Gptaq,
+            ..base
+        })
+        .unwrap_err(),
+        Status::InvalidArgument,
+        "family",
+    );
+    expect(
+        q.set_config(Config { bits: 42, ..base }).unwrap_err(),
+        Status::InvalidArgument,
+        "bits 42",
+    );
     assert_eq!(q.config().unwrap(), base);
     q.solve(&w, 4).expect("usable after errors");
 
     // GPTAQ needs xfp.
-    let mut qa = Quantizer::new(COLS, Config { method: Method::Gptaq, ..base }).unwrap();
-    expect(qa.add_batch(&x, None).unwrap_err(), Status::InvalidArgument, "GPTAQ without xfp");
+    let mut qa = Quantizer::new(
+        COLS,
+        Config {
+            method: Method::Gptaq,
+            ..base
+        },
+    )
+    .unwrap();
+    expect(
+        qa.add_batch(&x, None).unwrap_err(),
+        Status::InvalidArgument,
+        "GPTAQ without xfp",
+    );
 
     // Binary refuses the uniform solve.
-    let mut qb = Quantizer::new(COLS, Config { backend: Backend::Cpu, ..Config::binary(3) }).unwrap();
+    let mut qb = Quantizer::new(
+        COLS,
+        Config {
+            backend: Backend::Cpu,
+            ..Config::binary(3)
+        },
+    )
+    .unwrap();
     qb.add_batch(&x, None).unwrap();
-    expect(qb.solve(&w, 4).unwrap_err(), Status::InvalidArgument, "uniform solve, binary ctx");
+    expect(
+        qb.solve(&w, 4).unwrap_err(),
+        Status::InvalidArgument,
+        "uniform solve, binary ctx",
+    );
 
     // An indefinite Hessian that damping cannot fix.
-    let mut qn = Quantizer::new(COLS, Config { damp_percent: 1e-30, damp_retries: 0, ..base }).unwrap();
+    let mut qn = Quantizer::new(
+        COLS,
+        Config {
+            damp_percent: 1e-30,
+            damp_retries: 0,
+            ..base
+        },
+    )
+    .unwrap();
     let one: Vec<f32> = (0..COLS).map(|j| 1.0 + (j % 3) as f32).collect();
     qn.add_batch(&one, None).unwrap();
-    expect(qn.solve(&w, 4).unwrap_err(), Status::NotPositiveDefinite, "indefinite Hessian");
+    expect(
+        qn.solve(&w, 4).unwrap_err(),
+        Status::NotPositiveDefinite,
+        "indefinite Hessian",
+    );
 }
 
 #[test]
@@ -323,7 +601,11 @@ fn binary_quantizer() {
     let w = r.fill(ROWS * COLS, 0.2);
     for k in [2usize, 3] {
         for objective in [Objective::Output, Objective::Hessian, Objective::Weight] {
-            let cfg = Config { backend: Backend::Cpu, objective, ..Config::binary(k as i32) };
+            let cfg = Config {
+                backend: Backend::Cpu,
+                objective,
+                ..Config::binary(k as i32)
+            };
             let mut q = Quantizer::new(COLS, cfg).unwrap();
             for x in &xs {
                 q.add_batch(x, None).unwrap();
@@ -345,11 +627,21 @@ fn binary_quantizer() {
                     let a = s.alpha[row * k + b];
                     v += if c & (1 << (k - 1 - b)) != 0 { a } else { -a };
                 }
-                assert!((v - s.dequant[i]).abs() <= 1e-5 * (1.0 + v.abs()), "dequant {} vs code {}", s.dequant[i], v);
+                assert!(
+                    (v - s.dequant[i]).abs() <= 1e-5 * (1.0 + v.abs()),
+                    "dequant {} vs code {}",
+                    s.dequant[i],
+                    v
+                );
                 err_q += ((s.dequant[i] - w[i]) as f64).powi(2);
                 err_w += (w[i] as f64).powi(2);
             }
-            assert!(err_q < 0.5 * err_w, "k={} relative error {}", k, err_q / err_w);
+            assert!(
+                err_q < 0.5 * err_w,
+                "k={} relative error {}",
+                k,
+                err_q / err_w
+            );
         }
     }
 }
@@ -362,7 +654,14 @@ fn quantizer_is_send() {
     const COLS: usize = 32;
     let handles: Vec<_> = (0..4)
         .map(|t| {
-            let mut q = Quantizer::new(COLS, Config { num_threads: 1, ..cpu(8) }).unwrap();
+            let mut q = Quantizer::new(
+                COLS,
+                Config {
+                    num_threads: 1,
+                    ..cpu(8)
+                },
+            )
+            .unwrap();
             std::thread::spawn(move || {
                 let mut r = Rng(t);
                 for _ in 0..5 {
@@ -382,7 +681,11 @@ fn quantizer_is_send() {
             std::thread::spawn(move || {
                 let e = Quantizer::new(1usize << (40 + t), cpu(8)).unwrap_err();
                 assert_eq!(e.status(), Status::Shape);
-                assert!(e.message().contains(&(1u64 << (40 + t)).to_string()), "{}", e);
+                assert!(
+                    e.message().contains(&(1u64 << (40 + t)).to_string()),
+                    "{}",
+                    e
+                );
             })
         })
         .collect();
@@ -399,7 +702,10 @@ fn many_cycles_no_leak() {
     let mut r = Rng(3);
     let x = activations(&mut r, 64, COLS);
     let w = r.fill(ROWS * COLS, 0.2);
-    let cfg = Config { num_threads: 1, ..cpu(32) };
+    let cfg = Config {
+        num_threads: 1,
+        ..cpu(32)
+    };
     let cycle = |n: usize| {
         for _ in 0..n {
             let mut q = Quantizer::new(COLS, cfg).unwrap();

@@ -14,7 +14,13 @@ fn npy_write<T>(path: &Path, dtype: sys::gptaq_dtype, rows: usize, cols: usize, 
     assert_eq!(data.len(), rows * cols);
     let p = CString::new(path.to_str().unwrap()).unwrap();
     let st = unsafe {
-        sys::gptaq_npy_write(p.as_ptr(), dtype.0 as i32, rows as i64, cols as i64, data.as_ptr().cast())
+        sys::gptaq_npy_write(
+            p.as_ptr(),
+            dtype.0 as i32,
+            rows as i64,
+            cols as i64,
+            data.as_ptr().cast(),
+        )
     };
     assert_eq!(st, 0, "npy_write {}", path.display());
 }
@@ -24,12 +30,20 @@ fn npy_read<T: Copy + Default>(path: &Path) -> Vec<T> {
     let p = CString::new(path.to_str().unwrap()).unwrap();
     unsafe {
         let mut r: *mut sys::gptaq_npy_reader = std::ptr::null_mut();
-        assert_eq!(sys::gptaq_npy_open(&mut r, p.as_ptr()), 0, "open {}", path.display());
+        assert_eq!(
+            sys::gptaq_npy_open(&mut r, p.as_ptr()),
+            0,
+            "open {}",
+            path.display()
+        );
         let (mut dt, mut rows, mut cols) = (0i32, 0i64, 0i64);
         assert_eq!(sys::gptaq_npy_info(r, &mut dt, &mut rows, &mut cols), 0);
         let mut out = vec![T::default(); (rows * cols) as usize];
         let mut got = 0i64;
-        assert_eq!(sys::gptaq_npy_read_rows(r, out.as_mut_ptr().cast(), rows, &mut got), 0);
+        assert_eq!(
+            sys::gptaq_npy_read_rows(r, out.as_mut_ptr().cast(), rows, &mut got),
+            0
+        );
         assert_eq!(got, rows);
         sys::gptaq_npy_close(r);
         out
@@ -38,7 +52,12 @@ fn npy_read<T: Copy + Default>(path: &Path) -> Vec<T> {
 
 fn loss_of(dir: &Path) -> f64 {
     let s = std::fs::read_to_string(dir.join("info.txt")).unwrap();
-    s.lines().find_map(|l| l.strip_prefix("loss ")).unwrap().trim().parse().unwrap()
+    s.lines()
+        .find_map(|l| l.strip_prefix("loss "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 struct Case {
@@ -62,33 +81,104 @@ fn identical_to_c_program() {
             return;
         }
     };
-    let cpu = |g| Config { backend: Backend::Cpu, group_size: g, ..Config::default() };
+    let cpu = |g| Config {
+        backend: Backend::Cpu,
+        group_size: g,
+        ..Config::default()
+    };
     let cases = [
-        Case { name: "gptq", cfg: cpu(16), fields: &["backend=1", "group_size=16"], cols: 64, rows: 24, tokens: 100, batch: 32, half: None, mask: false },
+        Case {
+            name: "gptq",
+            cfg: cpu(16),
+            fields: &["backend=1", "group_size=16"],
+            cols: 64,
+            rows: 24,
+            tokens: 100,
+            batch: 32,
+            half: None,
+            mask: false,
+        },
         Case {
             name: "gptq_actorder_mask",
-            cfg: Config { act_order: true, bits: 3, sym: false, ..cpu(16) },
-            fields: &["backend=1", "group_size=16", "act_order=1", "bits=3", "sym=0"],
-            cols: 48, rows: 16, tokens: 80, batch: 30, half: None, mask: true,
+            cfg: Config {
+                act_order: true,
+                bits: 3,
+                sym: false,
+                ..cpu(16)
+            },
+            fields: &[
+                "backend=1",
+                "group_size=16",
+                "act_order=1",
+                "bits=3",
+                "sym=0",
+            ],
+            cols: 48,
+            rows: 16,
+            tokens: 80,
+            batch: 30,
+            half: None,
+            mask: true,
         },
         Case {
             name: "gptaq",
-            cfg: Config { method: Method::Gptaq, ..cpu(32) },
+            cfg: Config {
+                method: Method::Gptaq,
+                ..cpu(32)
+            },
             fields: &["backend=1", "group_size=32", "method=2"],
-            cols: 64, rows: 20, tokens: 90, batch: 45, half: None, mask: false,
+            cols: 64,
+            rows: 20,
+            tokens: 90,
+            batch: 45,
+            half: None,
+            mask: false,
         },
-        Case { name: "gptq_f16", cfg: cpu(-1), fields: &["backend=1", "group_size=-1"], cols: 32, rows: 8, tokens: 50, batch: 50, half: Some(HalfType::F16), mask: false },
+        Case {
+            name: "gptq_f16",
+            cfg: cpu(-1),
+            fields: &["backend=1", "group_size=-1"],
+            cols: 32,
+            rows: 8,
+            tokens: 50,
+            batch: 50,
+            half: Some(HalfType::F16),
+            mask: false,
+        },
         Case {
             name: "gptaq_bf16",
-            cfg: Config { method: Method::Gptaq, ..cpu(16) },
+            cfg: Config {
+                method: Method::Gptaq,
+                ..cpu(16)
+            },
             fields: &["backend=1", "group_size=16", "method=2"],
-            cols: 32, rows: 8, tokens: 40, batch: 13, half: Some(HalfType::Bf16), mask: false,
+            cols: 32,
+            rows: 8,
+            tokens: 40,
+            batch: 13,
+            half: Some(HalfType::Bf16),
+            mask: false,
         },
         Case {
             name: "gptqt_k3",
-            cfg: Config { backend: Backend::Cpu, objective: Objective::Hessian, ..Config::binary(3) },
-            fields: &["backend=1", "quantizer=1", "bits=3", "group_size=-1", "objective=1"],
-            cols: 64, rows: 12, tokens: 64, batch: 64, half: None, mask: false,
+            cfg: Config {
+                backend: Backend::Cpu,
+                objective: Objective::Hessian,
+                ..Config::binary(3)
+            },
+            fields: &[
+                "backend=1",
+                "quantizer=1",
+                "bits=3",
+                "group_size=-1",
+                "objective=1",
+            ],
+            cols: 64,
+            rows: 12,
+            tokens: 64,
+            batch: 64,
+            half: None,
+            mask: false,
         },
     ];
     let tmp = std::env::temp_dir().join(format!("gptaq-rust-capi-{}", std::process::id()));
@@ -118,7 +208,13 @@ fn identical_to_c_program() {
             npy_write(&dir.join("xfp.npy"), f32t, tc.tokens, tc.cols, &xfp);
         }
         let mask_u8: Vec<u8> = mask.iter().map(|&m| m as u8).collect();
-        npy_write(&dir.join("mask.npy"), sys::gptaq_dtype::GPTAQ_DTYPE_U8, tc.tokens, 1, &mask_u8);
+        npy_write(
+            &dir.join("mask.npy"),
+            sys::gptaq_dtype::GPTAQ_DTYPE_U8,
+            tc.tokens,
+            1,
+            &mask_u8,
+        );
         let mut cmd = Command::new(&exe);
         cmd.arg(&dir).arg(dir.join("w.npy")).arg(dir.join("xq.npy"));
         cmd.args(["--batch", &tc.batch.to_string()]);
@@ -139,7 +235,12 @@ fn identical_to_c_program() {
         }
         cmd.args(tc.fields);
         let out = cmd.output().expect("run gptaq_capi_ref");
-        assert!(out.status.success(), "{}: capi_ref failed: {}", tc.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: capi_ref failed: {}",
+            tc.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
 
         // The safe crate, same inputs, same batching.
         let mut q = Quantizer::new(tc.cols, tc.cfg).unwrap();
@@ -168,16 +269,32 @@ fn identical_to_c_program() {
         if tc.cfg.quantizer == gptaq::QuantizerKind::Binary {
             let s = q.solve_binary(&w, tc.rows).unwrap();
             assert_eq!(s.codes, codes, "{}: codes", tc.name);
-            assert!(same_f32(&s.alpha, &npy_read::<f32>(&dir.join("alpha.npy"))), "{}: alpha", tc.name);
-            assert!(same_f32(&s.bias, &npy_read::<f32>(&dir.join("bias.npy"))), "{}: bias", tc.name);
+            assert!(
+                same_f32(&s.alpha, &npy_read::<f32>(&dir.join("alpha.npy"))),
+                "{}: alpha",
+                tc.name
+            );
+            assert!(
+                same_f32(&s.bias, &npy_read::<f32>(&dir.join("bias.npy"))),
+                "{}: bias",
+                tc.name
+            );
             assert!(same_f32(&s.dequant, &dequant), "{}: dequant", tc.name);
             assert_eq!(s.g_idx, g_idx);
             assert_eq!(s.info.loss, loss_of(&dir), "{}: loss", tc.name);
         } else {
             let s = q.solve(&w, tc.rows).unwrap();
             assert_eq!(s.codes, codes, "{}: codes", tc.name);
-            assert!(same_f32(&s.scales, &npy_read::<f32>(&dir.join("scales.npy"))), "{}: scales", tc.name);
-            assert!(same_f32(&s.zeros, &npy_read::<f32>(&dir.join("zeros.npy"))), "{}: zeros", tc.name);
+            assert!(
+                same_f32(&s.scales, &npy_read::<f32>(&dir.join("scales.npy"))),
+                "{}: scales",
+                tc.name
+            );
+            assert!(
+                same_f32(&s.zeros, &npy_read::<f32>(&dir.join("zeros.npy"))),
+                "{}: zeros",
+                tc.name
+            );
             assert!(same_f32(&s.dequant, &dequant), "{}: dequant", tc.name);
             assert_eq!(s.g_idx, g_idx);
             assert_eq!(s.info.loss, loss_of(&dir), "{}: loss", tc.name);

@@ -9,7 +9,10 @@ pub struct Rng(pub u64);
 
 impl Rng {
     pub fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
     pub fn fill(&mut self, n: usize, scale: f32) -> Vec<f32> {
@@ -134,7 +137,9 @@ pub fn raw_run(cfg: &Config, cols: usize, batches: Batches, w: &[f32], rows: usi
             )
         };
         if st != 0 {
-            let msg = std::ffi::CStr::from_ptr(sys::gptaq_ctx_errmsg(ctx)).to_string_lossy().into_owned();
+            let msg = std::ffi::CStr::from_ptr(sys::gptaq_ctx_errmsg(ctx))
+                .to_string_lossy()
+                .into_owned();
             sys::gptaq_ctx_free(ctx);
             panic!("raw solve failed: {} {}", st, msg);
         }
