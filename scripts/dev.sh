@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # libgptaq developer entry point.
 #   scripts/dev.sh demo   install what is missing, build, run `gptaq demo`
-#   scripts/dev.sh test   install what is missing, build everything, run every test (ctest)
+#   scripts/dev.sh test   install what is missing, build everything, run every test (ctest),
+#                         then the hardening stage (ASan/UBSan tests, fuzzing, valgrind)
 #   scripts/dev.sh build  install what is missing and build
-# Environment: BUILD_DIR (default build), JOBS (default nproc), GPTAQ_CUDA (AUTO|ON|OFF).
+# Environment: BUILD_DIR (default build), JOBS (default nproc), GPTAQ_CUDA (AUTO|ON|OFF),
+# GPTAQ_HARDENING (default 1; 0 skips the hardening stage of `test`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +22,8 @@ APT_PACKAGES=(
   default-jdk-headless junit5
   golang-go
   bindgen
+  openmpi-bin libopenmpi-dev
+  clang libclang-rt-14-dev valgrind
 )
 
 log() { printf '== %s\n' "$*"; }
@@ -68,6 +72,12 @@ case "$cmd" in
     configure_and_build
     log "running every test"
     (cd "$BUILD_DIR" && ctest --output-on-failure -j "$JOBS" "$@")
+    # Sanitizer build + tests, bounded fuzzing, valgrind of the CLI (~7 min on 2 cores);
+    # GPTAQ_HARDENING=0 skips it.
+    if [ "${GPTAQ_HARDENING:-1}" != 0 ]; then
+      log "hardening stage (scripts/hardening.sh)"
+      BUILD_DIR="$BUILD_DIR" JOBS="$JOBS" "$ROOT/scripts/hardening.sh" all
+    fi
     ;;
   build)
     install_deps

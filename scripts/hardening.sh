@@ -8,15 +8,15 @@
 #   valgrind  memcheck of the `gptaq` CLI (from the main build, BUILD_DIR) quantizing a
 #             small problem: zero errors and no definite/indirect leaks required
 # Usage: scripts/hardening.sh [asan|fuzz|valgrind|all]   (default all)
-# Environment: BUILD_DIR (main build, default build), ASAN_DIR (build-asan), FUZZ_DIR
-# (build-fuzz), FUZZ_SECONDS (20), JOBS (nproc).
+# Environment: BUILD_DIR (main build, default build), ASAN_DIR (default $BUILD_DIR-asan),
+# FUZZ_DIR (default $BUILD_DIR-fuzz), FUZZ_SECONDS (20), JOBS (nproc).
 # Budget on a 2-core machine: about 6-8 minutes for `all` from scratch.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
-ASAN_DIR="${ASAN_DIR:-$ROOT/build-asan}"
-FUZZ_DIR="${FUZZ_DIR:-$ROOT/build-fuzz}"
+ASAN_DIR="${ASAN_DIR:-${BUILD_DIR}-asan}"
+FUZZ_DIR="${FUZZ_DIR:-${BUILD_DIR}-fuzz}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 JOBS="${JOBS:-$(nproc)}"
 
