@@ -309,7 +309,10 @@ int32_t gptaq_imatrix_add_ctx(gptaq_imatrix *im, const char *name, gptaq_ctx *ct
   int32_t st = guarded([&] { diag.resize(static_cast<size_t>(gptaq_ctx_columns(ctx))); });
   if (st != GPTAQ_OK) return st;
   st = gptaq_ctx_imatrix(ctx, diag.data(), &tokens);
-  if (st != GPTAQ_OK) return st;
+  if (st != GPTAQ_OK) {
+    set_thread_error(gptaq_ctx_errmsg(ctx));
+    return st;
+  }
   return guarded([&] {
     const float count = static_cast<float>(tokens);
     im->add(name, static_cast<int64_t>(diag.size()), 1, diag.data(), &count);

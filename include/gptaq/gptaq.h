@@ -680,8 +680,8 @@ GPTAQ_API int32_t gptaq_imatrix_add(gptaq_imatrix *im, const char *name, int64_t
 
 /* Add the statistics of a context (gptaq_ctx_imatrix) under `name`. Several names may
  * share one context (q/k/v read the same input).
- * Returns the statuses of gptaq_imatrix_add and gptaq_ctx_imatrix (whose message is
- * then on the context). */
+ * Returns the statuses of gptaq_imatrix_add and gptaq_ctx_imatrix; the message is in
+ * gptaq_last_errmsg() (and also on the context when reading its statistics failed). */
 GPTAQ_API int32_t gptaq_imatrix_add_ctx(gptaq_imatrix *im, const char *name, gptaq_ctx *ctx);
 
 /* Append a dataset name to imatrix.datasets (e.g. the calibration file). */

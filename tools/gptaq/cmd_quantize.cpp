@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "checkpoint.h"
 #include "options.h"
 
 namespace {
@@ -38,11 +39,25 @@ int run(int argc, char **argv) {
   std::string weight_path, calib_path, calib_fp_path, out_dir;
   int64_t batch_tokens = 1024;
   cli::QuantOptions q;
-  app.add_option("--weight", weight_path, "weight, float32 rows x cols .npy")->required();
+  std::string tensor_name, ckpt_format, layer_name, save_path;
+  app.add_option("--weight", weight_path,
+                 "weight: float32 rows x cols .npy, or a .safetensors file (with --tensor)")
+      ->required();
+  app.add_option("--tensor", tensor_name,
+                 "the weight's tensor name in a .safetensors --weight (F32, F16 or BF16), e.g. "
+                 "model.layers.0.self_attn.q_proj.weight");
+  app.add_option("--format", ckpt_format, "checkpoint format for --save: gptq (v1) | gptq_v2")
+      ->check(CLI::IsMember({"gptq", "gptq_v2"}));
+  app.add_option("--name", layer_name,
+                 "layer path P of the saved tensors P.qweight, P.qzeros, P.scales, P.g_idx "
+                 "(default: --tensor without .weight)");
+  app.add_option("--save", save_path,
+                 "write the packed GPTQ tensors to this .safetensors file and "
+                 "quantize_config.json beside it");
   app.add_option("--calib", calib_path, "calibration inputs x_q, float32/float16 tokens x cols .npy");
   app.add_option("--calib-fp", calib_fp_path,
                  "GPTAQ: full-precision model's inputs, same shape and dtype as --calib");
-  app.add_option("--out", out_dir, "output directory (created if missing)")->required();
+  app.add_option("--out", out_dir, "output directory for .npy results (created if missing)");
   app.add_option("--batch-tokens", batch_tokens, "tokens streamed per batch (default 1024)")
       ->check(CLI::PositiveNumber);
   q.add_to(app);
@@ -50,14 +65,52 @@ int run(int argc, char **argv) {
 
   return cli::run_guarded([&] {
     const gptaq_config cfg = q.config();
-    Npy w(weight_path);
-    if (w.dtype != GPTAQ_DTYPE_F32)
-      cli::die("%s: the weight must be float32 (<f4)", weight_path.c_str());
-    const int64_t rows = w.rows, cols = w.cols;
-    std::vector<float> weight(static_cast<size_t>(rows * cols));
-    int64_t got = 0;
-    cli::check(gptaq_npy_read_rows(w.r, weight.data(), rows, &got), nullptr,
-               ("reading " + weight_path).c_str());
+    if (out_dir.empty() && save_path.empty()) cli::die("give --out DIR and/or --save FILE");
+    if (!save_path.empty() && q.binary())
+      cli::die("--save writes the GPTQ format, which holds the uniform quantizer only");
+    const bool from_st = cli::ends_with(weight_path, ".safetensors");
+    if (from_st && tensor_name.empty())
+      cli::die("--weight %s is a safetensors file: name the tensor with --tensor", weight_path.c_str());
+    if (!from_st && !tensor_name.empty()) cli::die("--tensor needs a .safetensors --weight");
+    if (layer_name.empty()) {
+      layer_name = tensor_name;
+      if (cli::ends_with(layer_name, ".weight")) layer_name.resize(layer_name.size() - 7);
+    }
+    if (!save_path.empty() && layer_name.empty()) cli::die("--save needs --name (the layer path)");
+    if (save_path.empty() && (!ckpt_format.empty() || (!layer_name.empty() && !from_st)))
+      cli::die("--format and --name describe the --save checkpoint: give --save FILE.safetensors");
+    int64_t rows = 0, cols = 0;
+    std::vector<float> weight;
+    std::string bias_dtype;
+    std::vector<unsigned char> bias_raw;
+    std::vector<int64_t> bias_shape;
+    if (from_st) {
+      cli::SafeTensors st(weight_path);
+      weight = cli::read_weight(st, tensor_name, rows, cols);
+      // Carry the layer's bias into the saved checkpoint unchanged.
+      std::string bname = tensor_name;
+      if (cli::ends_with(bname, ".weight")) bname = bname.substr(0, bname.size() - 7) + ".bias";
+      if (bname != tensor_name && st.has(bname)) {
+        const cli::TensorInfo bt = st.info(bname);
+        bias_dtype = bt.dtype;
+        bias_shape = bt.shape;
+        bias_raw = st.raw(bt);
+      }
+    } else {
+      Npy w(weight_path);
+      if (w.dtype != GPTAQ_DTYPE_F32)
+        cli::die("%s: the weight must be float32 (<f4)", weight_path.c_str());
+      rows = w.rows;
+      cols = w.cols;
+      weight.resize(static_cast<size_t>(rows * cols));
+      int64_t got = 0;
+      cli::check(gptaq_npy_read_rows(w.r, weight.data(), rows, &got), nullptr,
+                 ("reading " + weight_path).c_str());
+    }
+    const int32_t gptq_format = ckpt_format == "gptq_v2" ? GPTAQ_GPTQ_V2 : GPTAQ_GPTQ_V1;
+    if (!save_path.empty())  // fail before the solve when the shape cannot be packed
+      cli::check(gptaq_gptq_shapes(rows, cols, cfg.group_size, cfg.bits, nullptr, nullptr, nullptr),
+                 nullptr, ("--save " + save_path).c_str());
 
     gptaq_ctx *ctx = nullptr;
     cli::check(gptaq_ctx_create(&ctx, cols, &cfg), nullptr, "creating the context");
@@ -101,7 +154,8 @@ int run(int argc, char **argv) {
       }
     }
 
-    if (mkdir(out_dir.c_str(), 0777) != 0 && errno != EEXIST)
+    const bool npy_out = !out_dir.empty();
+    if (npy_out && mkdir(out_dir.c_str(), 0777) != 0 && errno != EEXIST)
       cli::die("cannot create %s: %s", out_dir.c_str(), std::strerror(errno));
     const int64_t G = gptaq_num_groups(cols, cfg.group_size);
     std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
@@ -116,19 +170,52 @@ int run(int argc, char **argv) {
       cli::check(gptaq_solve_binary(ctx, weight.data(), rows, cols, codes.data(), alpha.data(),
                                     bias.data(), g_idx.data(), dequant.data(), &info),
                  ctx, "solving");
-      write_npy(d + "alpha.npy", GPTAQ_DTYPE_F32, {rows, G, cfg.bits}, alpha.data());
-      write_npy(d + "bias.npy", GPTAQ_DTYPE_F32, {rows, G}, bias.data());
+      if (npy_out) {
+        write_npy(d + "alpha.npy", GPTAQ_DTYPE_F32, {rows, G, cfg.bits}, alpha.data());
+        write_npy(d + "bias.npy", GPTAQ_DTYPE_F32, {rows, G}, bias.data());
+      }
     } else {
       std::vector<float> scales(static_cast<size_t>(rows * G)), zeros(static_cast<size_t>(rows * G));
       cli::check(gptaq_solve(ctx, weight.data(), rows, cols, codes.data(), scales.data(),
                              zeros.data(), g_idx.data(), dequant.data(), &info),
                  ctx, "solving");
-      write_npy(d + "scales.npy", GPTAQ_DTYPE_F32, {rows, G}, scales.data());
-      write_npy(d + "zeros.npy", GPTAQ_DTYPE_F32, {rows, G}, zeros.data());
+      if (npy_out) {
+        write_npy(d + "scales.npy", GPTAQ_DTYPE_F32, {rows, G}, scales.data());
+        write_npy(d + "zeros.npy", GPTAQ_DTYPE_F32, {rows, G}, zeros.data());
+      }
+      if (!save_path.empty()) {
+        gptaq_safetensors_writer *sw = nullptr;
+        cli::check(gptaq_safetensors_writer_create(&sw), nullptr, "creating the writer");
+        std::unique_ptr<gptaq_safetensors_writer, void (*)(gptaq_safetensors_writer *)> swg(
+            sw, gptaq_safetensors_writer_free);
+        const int64_t clamped =
+            cli::add_gptq_layer(sw, layer_name, gptq_format, cfg.bits, cfg.group_size, rows, cols,
+                                codes.data(), scales.data(), zeros.data(), g_idx.data());
+        if (!bias_raw.empty())
+          cli::check(gptaq_safetensors_writer_add(sw, (layer_name + ".bias").c_str(), bias_dtype.c_str(),
+                                                  static_cast<int32_t>(bias_shape.size()),
+                                                  bias_shape.data(), bias_raw.data()),
+                     nullptr, "adding the bias");
+        cli::check(gptaq_safetensors_writer_set_metadata(sw, "format", "pt"), nullptr, "metadata");
+        const std::string save_dir = cli::dir_of(save_path);
+        if (mkdir(save_dir.c_str(), 0777) != 0 && errno != EEXIST)
+          cli::die("cannot create %s: %s", save_dir.c_str(), std::strerror(errno));
+        cli::check(gptaq_safetensors_writer_save(sw, save_path.c_str()), nullptr,
+                   ("writing " + save_path).c_str());
+        const std::string qc = cli::dir_of(save_path) + "/quantize_config.json";
+        cli::check(gptaq_gptq_write_quantize_config(qc.c_str(), &cfg, gptq_format), nullptr,
+                   ("writing " + qc).c_str());
+        cli::warn_clamped(clamped, layer_name);
+        std::printf("saved %s.{qweight,qzeros,scales,g_idx%s} (%s) to %s and %s\n",
+                    layer_name.c_str(), bias_raw.empty() ? "" : ",bias",
+                    gptq_format == GPTAQ_GPTQ_V1 ? "gptq" : "gptq_v2", save_path.c_str(), qc.c_str());
+      }
     }
-    write_npy(d + "codes.npy", GPTAQ_DTYPE_U8, {rows, cols}, codes.data());
-    write_npy(d + "g_idx.npy", GPTAQ_DTYPE_I32, {cols}, g_idx.data());
-    write_npy(d + "dequant.npy", GPTAQ_DTYPE_F32, {rows, cols}, dequant.data());
+    if (npy_out) {
+      write_npy(d + "codes.npy", GPTAQ_DTYPE_U8, {rows, cols}, codes.data());
+      write_npy(d + "g_idx.npy", GPTAQ_DTYPE_I32, {cols}, g_idx.data());
+      write_npy(d + "dequant.npy", GPTAQ_DTYPE_F32, {rows, cols}, dequant.data());
+    }
     std::printf("quantized %lld x %lld with %s, %d bits, group %d: loss %.6g, damping %g, "
                 "%lld calibration tokens, %.3f s\n",
                 static_cast<long long>(rows), static_cast<long long>(cols), q.method.c_str(),
@@ -140,4 +227,5 @@ int run(int argc, char **argv) {
 
 }  // namespace
 
-GPTAQ_CLI_COMMAND(quantize, "quantize", "quantize a weight from .npy files (see --help)", run);
+GPTAQ_CLI_COMMAND(quantize, "quantize",
+                  "quantize a weight (.npy or safetensors); save .npy or a GPTQ checkpoint", run);
