@@ -78,6 +78,19 @@ def test_inputs_are_not_copied_or_modified():
     assert r.g_idx.dtype == np.int32 and r.scales.dtype == np.float32
 
 
+def test_contiguous_inputs_are_passed_in_place():
+    """What reaches the C call is a view of the caller's memory, never a copy."""
+    x = np.ones((2, 8, 32), np.float32)
+    view, dt, tokens = gptaq._batch(x, "x_q", 32, None)
+    assert np.shares_memory(view, x) and dt == gptaq.DType.F32 and tokens == 16
+    h = np.ones((16, 32), np.float16)
+    assert np.shares_memory(gptaq._batch(h, "x_q", 32, None)[0], h)
+    b = np.ones((16, 32), np.uint16)
+    assert np.shares_memory(gptaq._batch(b, "x_q", 32, gptaq.DType.BF16)[0], b)
+    w = np.ones((4, 32), np.float32)
+    assert gptaq._weight(w, None) is w
+
+
 def test_separate_quantizers_in_threads_match_serial():
     cols = 64
     probs = [make_problem(16, cols, 200, seed=s) for s in range(4)]
