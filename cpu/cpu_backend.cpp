@@ -1,5 +1,6 @@
-// CPU backend: OpenBLAS for every O(n^3) / O(m n^2) / O(n^2 T) product, OpenMP over rows
-// for the fused in-block sweep.
+// CPU backend: OpenBLAS for every O(n^3) / O(m n^2) / O(n^2 T) product, plain threads over
+// rows for the fused in-block sweep (sleeping, not spinning, between blocks, so they do
+// not compete with OpenBLAS's own threads; and no OpenMP runtime imposed on the host).
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -8,14 +9,12 @@
 #include <new>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "backend.h"
 #include "blas.h"
 #include "error.h"
 #include "half.h"
+#include "parallel.h"
 
 namespace gptaq {
 namespace {
@@ -97,10 +96,10 @@ double sweep_row(const QuantSpec &spec, const SweepBlock &b, int64_t r, float *w
       const float *urow = b.u + j * b.cols + b.i1;
       if (b.p) {
         const float *prow = b.p + j * b.cols + b.i1;
-#pragma omp simd
+#pragma GCC ivdep
         for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k] - x * prow[k];
       } else {
-#pragma omp simd
+#pragma GCC ivdep
         for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k];
       }
       er[i] = e;
@@ -321,34 +320,36 @@ class CpuBackend final : public Backend {
   void find_params(const QuantSpec &spec, const float *w, int64_t rows, int64_t cols,
                    int64_t ldw, int32_t g, float *params, int64_t n_groups) override {
     const int64_t gs = g > 0 ? g : cols;
-#pragma omp parallel for schedule(static) num_threads(omp_threads())
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t k = 0; k < n_groups; ++k) {
-        const int64_t c0 = k * gs, c1 = std::min(cols, c0 + gs);
-        float *p = params + (r * n_groups + k) * 2;
-        q_find_params(spec, w + r * ldw + c0, c1 - c0, nullptr, 0, p, p + 1);
-      }
+    parallel_rows(rows, [&](int, int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t k = 0; k < n_groups; ++k) {
+          const int64_t c0 = k * gs, c1 = std::min(cols, c0 + gs);
+          float *p = params + (r * n_groups + k) * 2;
+          q_find_params(spec, w + r * ldw + c0, c1 - c0, nullptr, 0, p, p + 1);
+        }
+    });
   }
 
   void sweep_block(const QuantSpec &spec, const SweepBlock &b) override {
     const int64_t B = b.i2 - b.i1;
-    double loss = 0.0;
-#pragma omp parallel num_threads(omp_threads()) reduction(+ : loss)
-    {
-      std::vector<float> w1(static_cast<size_t>(B));
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < b.rows; ++r) loss += sweep_row(spec, b, r, w1.data());
-    }
-    *b.loss += loss;
+    const int t = threads_for(b.rows);
+    std::vector<double> partial(static_cast<size_t>(t), 0.0);
+    std::vector<float> scratch(static_cast<size_t>(t * B));
+    parallel_rows(b.rows, [&](int k, int64_t r0, int64_t r1) {
+      float *w1 = scratch.data() + k * B;
+      double loss = 0.0;
+      for (int64_t r = r0; r < r1; ++r) loss += sweep_row(spec, b, r, w1);
+      partial[static_cast<size_t>(k)] = loss;
+    });
+    for (double l : partial) *b.loss += l;
   }
 
  private:
-  int omp_threads() const {
-#ifdef _OPENMP
-    return threads_ > 0 ? threads_ : omp_get_max_threads();
-#else
-    return 1;
-#endif
+  int threads_for(int64_t rows) const { return parallel_threads(rows, threads_); }
+
+  template <class F>
+  void parallel_rows(int64_t rows, F &&body) {
+    parallel_for(rows, threads_for(rows), body);
   }
 
   static void permute_rows_inplace(float *a, int64_t rows, int64_t n, const int64_t *perm) {

@@ -96,11 +96,7 @@ const char *gptaq_version_string(void) {
 const char *gptaq_build_info(void) {
   static const std::string info = std::string("libgptaq ") + gptaq_version_string() +
                                   "; backends: " + backends_compiled() +
-                                  "; blas: OpenBLAS"
-#ifdef _OPENMP
-                                  "; openmp"
-#endif
-      ;
+                                  "; blas: OpenBLAS";
   return info.c_str();
 }
 
