@@ -457,3 +457,22 @@ TEST_CASE("gptqt: bad configurations fail with a clear status") {
                            nullptr, nullptr, nullptr) == GPTAQ_ERR_INVALID_ARGUMENT);
   gptaq_ctx_free(ctx);
 }
+
+TEST_CASE("gptqt: the search and the result do not depend on the thread count") {
+  const Data d = make_data(40, 128, 21);
+  for (int obj : {GPTAQ_OBJECTIVE_OUTPUT, GPTAQ_OBJECTIVE_WEIGHT}) {
+    CAPTURE(obj);
+    gptaq_config cfg = binary_config(GPTAQ_METHOD_GPTQ, 3, 0, 1, 20, 32, obj);
+    cfg.num_threads = 1;
+    const Lib one = run_lib(d, cfg);
+    cfg.num_threads = 2;
+    const Lib two = run_lib(d, cfg);
+    REQUIRE(one.status == GPTAQ_OK);
+    REQUIRE(two.status == GPTAQ_OK);
+    CHECK(one.info.level_set == two.info.level_set);
+    CHECK(one.info.scale_index == two.info.scale_index);
+    CHECK(one.codes == two.codes);
+    CHECK(one.alpha == two.alpha);
+    CHECK(one.bias == two.bias);
+  }
+}

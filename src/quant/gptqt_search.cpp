@@ -5,12 +5,9 @@
 #include <cstring>
 #include <limits>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "config.h"
 #include "error.h"
+#include "parallel.h"
 
 namespace gptaq {
 
@@ -76,19 +73,6 @@ BinarySpec make_binary_spec(int32_t k, int32_t n, int32_t level_set, float ratio
   return s;
 }
 
-namespace {
-
-int search_threads(const Config &c) {
-#ifdef _OPENMP
-  return c.num_threads > 0 ? c.num_threads : omp_get_max_threads();
-#else
-  (void)c;
-  return 1;
-#endif
-}
-
-}  // namespace
-
 BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t m,
                           const std::vector<int64_t> *dead) {
   const Config &cfg = ctx.cfg;
@@ -101,7 +85,7 @@ BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t m,
   const int32_t C = binary_num_level_sets(n, k);
   const int32_t nu = 1 << n;  // u takes 0 .. 2^n - 1
   const float umax = static_cast<float>(nu - 1);
-  const int nt = search_threads(cfg);
+  const int nt = parallel_threads(m, cfg.num_threads, 4);
 
   int32_t objective = cfg.objective;
   if (ctx.stats.tokens <= 0.0) objective = GPTAQ_OBJECTIVE_WEIGHT;
@@ -137,13 +121,24 @@ BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t m,
     // Per-row objective contributions, reduced in row order afterwards so the result
     // does not depend on the thread count.
     std::vector<double> row_obj(static_cast<size_t>(m) * ncand);
-#pragma omp parallel num_threads(nt)
-    {
-      std::vector<float> x(static_cast<size_t>(cols));
-      std::vector<double> h1(static_cast<size_t>(nu)), h2(static_cast<size_t>(nu));
-      std::vector<double> acc(static_cast<size_t>(C));
-#pragma omp for schedule(dynamic, 4)
-      for (int64_t r = 0; r < m; ++r) {
+    // Per-thread scratch, allocated here: parallel_for bodies must not throw.
+    struct Scratch {
+      std::vector<float> x;
+      std::vector<double> h1, h2, acc;
+    };
+    std::vector<Scratch> scratch(static_cast<size_t>(nt));
+    for (Scratch &sc : scratch) {
+      sc.x.resize(static_cast<size_t>(cols));
+      sc.h1.resize(static_cast<size_t>(nu));
+      sc.h2.resize(static_cast<size_t>(nu));
+      sc.acc.resize(static_cast<size_t>(C));
+    }
+    parallel_for(m, nt, [&](int tid, int64_t r0, int64_t r1) {
+      std::vector<float> &x = scratch[static_cast<size_t>(tid)].x;
+      std::vector<double> &h1 = scratch[static_cast<size_t>(tid)].h1;
+      std::vector<double> &h2 = scratch[static_cast<size_t>(tid)].h2;
+      std::vector<double> &acc = scratch[static_cast<size_t>(tid)].acc;
+      for (int64_t r = r0; r < r1; ++r) {
         load_row(r, x.data());
         double wx = 0.0;
         if (output)
@@ -195,7 +190,7 @@ BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t m,
           }
         }
       }
-    }
+    });
     for (int64_t r = 0; r < m; ++r) {
       const double *ro = row_obj.data() + static_cast<size_t>(r) * ncand;
       for (size_t i = 0; i < ncand; ++i) obj[i] += ro[i];
@@ -221,18 +216,20 @@ BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t m,
       BinarySpec spec = sets[a];
       for (int32_t t = 0; t < S; ++t) {
         spec.ratio = ratios[t];
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t r = 0; r < m; ++r)
-          for (int64_t gi = 0; gi < G; ++gi) {
-            const int64_t c0 = gi * gs, c1 = std::min(cols, c0 + gs);
-            float s, z;
-            bq_params_from_range(umax, spec.ratio, gmin[r * G + gi], grange[r * G + gi], &s, &z);
-            for (int64_t j = c0; j < c1; ++j) {
-              uint8_t code;
-              const size_t i = static_cast<size_t>(r * cols + j);
-              dw[i] = xw[i] - bq_quantize(spec, xw[i], s, z, &code);
+        parallel_for(m, nt, [&](int, int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t gi = 0; gi < G; ++gi) {
+              const int64_t c0 = gi * gs, c1 = std::min(cols, c0 + gs);
+              float s, z;
+              bq_params_from_range(umax, spec.ratio, gmin[r * G + gi], grange[r * G + gi], &s,
+                                   &z);
+              for (int64_t j = c0; j < c1; ++j) {
+                uint8_t code;
+                const size_t i = static_cast<size_t>(r * cols + j);
+                dw[i] = xw[i] - bq_quantize(spec, xw[i], s, z, &code);
+              }
             }
-          }
+        });
         be.upload(ddw.get(), dw.data(), sizeof(float) * wn);
         be.gemm(false, false, m, cols, cols, 1.0f, ddw.as<float>(), cols, ctx.stats.xx, cols,
                 0.0f, dt.as<float>(), cols);
