@@ -361,29 +361,33 @@ class CudaBackend final : public Backend {
   bool inverse_upper_factor(float *h, int64_t n) override {
     DeviceGuard g(dev_);
     // As the CPU backend: U = J L^-1 J where J H J = L L^T (J reverses indices), i.e.
-    // reverse, potrf, trtri, reverse back (2/3 n^3 instead of three factorizations).
+    // reverse, potrf, trtri, reverse back (2/3 n^3 instead of three factorizations), in
+    // float64 like the CPU (fp32 factorizations of ill-conditioned Hessians flip codes
+    // downstream); the reversals are folded into the float<->double conversions.
     const int64_t nn = n * n;
-    ck(cuda::launch_reverse(h, nn, stream_), "the reverse kernel");
+    DPtr a = dalloc(sizeof(double) * static_cast<size_t>(nn));
+    double *ad = static_cast<double *>(a.get());
+    ck(cuda::launch_reverse_to_f64(ad, h, nn, stream_), "the conversion kernel");
     size_t dws = 0, hws = 0, dws2 = 0, hws2 = 0;
     ck_solver(cusolverDnXpotrf_bufferSize(solver_, sparams_, CUBLAS_FILL_MODE_UPPER, n,
-                                          CUDA_R_32F, h, n, CUDA_R_32F, &dws, &hws),
+                                          CUDA_R_64F, ad, n, CUDA_R_64F, &dws, &hws),
               "cusolverDnXpotrf_bufferSize");
     ck_solver(cusolverDnXtrtri_bufferSize(solver_, CUBLAS_FILL_MODE_UPPER,
-                                          CUBLAS_DIAG_NON_UNIT, n, CUDA_R_32F, h, n, &dws2,
+                                          CUBLAS_DIAG_NON_UNIT, n, CUDA_R_64F, ad, n, &dws2,
                                           &hws2),
               "cusolverDnXtrtri_bufferSize");
     DPtr dwork = dalloc(std::max<size_t>({dws, dws2, 16}));
     std::vector<char> hwork(std::max<size_t>({hws, hws2, 16}));
-    ck_solver(cusolverDnXpotrf(solver_, sparams_, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_32F, h, n,
-                               CUDA_R_32F, dwork.get(), dws, hwork.data(), hws, &dsc_->info),
+    ck_solver(cusolverDnXpotrf(solver_, sparams_, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, ad, n,
+                               CUDA_R_64F, dwork.get(), dws, hwork.data(), hws, &dsc_->info),
               "cusolverDnXpotrf");
     if (read_scalars().info != 0) return false;  // not positive definite
     ck_solver(cusolverDnXtrtri(solver_, CUBLAS_FILL_MODE_UPPER, CUBLAS_DIAG_NON_UNIT, n,
-                               CUDA_R_32F, h, n, dwork.get(), dws2, hwork.data(), hws2,
+                               CUDA_R_64F, ad, n, dwork.get(), dws2, hwork.data(), hws2,
                                &dsc_->info),
               "cusolverDnXtrtri");
     if (read_scalars().info != 0) return false;  // singular factor
-    ck(cuda::launch_reverse(h, nn, stream_), "the reverse kernel");
+    ck(cuda::launch_reverse_to_f32(h, ad, nn, stream_), "the conversion kernel");
     ck(cuda::launch_zero_lower(h, n, 0, stream_), "the triangle kernel");
     ck(cudaMemsetAsync(&dsc_->flag, 0, sizeof(int), stream_), "cudaMemsetAsync");
     ck(cuda::launch_check_diag(h, n, &dsc_->flag, stream_), "the diagonal check kernel");

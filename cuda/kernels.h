@@ -36,8 +36,9 @@ cudaError_t launch_colsum(double *xsum, const float *x, int64_t n, int64_t rows,
 // for r < c), making a matrix whose lower half cuBLAS syrk filled fully symmetric.
 cudaError_t launch_mirror_lower(float *a, int64_t n, cudaStream_t stream);
 
-// a[i] <-> a[count - 1 - i]: reverses the element order of a flat array in place.
-cudaError_t launch_reverse(float *a, int64_t count, cudaStream_t stream);
+// to[i] = from[count - 1 - i], converting between float and double.
+cudaError_t launch_reverse_to_f64(double *to, const float *from, int64_t count, cudaStream_t stream);
+cudaError_t launch_reverse_to_f32(float *to, const double *from, int64_t count, cudaStream_t stream);
 
 // n x n (ld n): a[r][c] = 0 for c < r (inclusive = 0) or c <= r (inclusive = 1).
 cudaError_t launch_zero_lower(float *a, int64_t n, int inclusive, cudaStream_t stream);
