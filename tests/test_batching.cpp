@@ -299,6 +299,12 @@ TEST_CASE("batching: repeated solves reuse the factor and equal a fresh context"
     const auto a1 = harness::solve(ctx.ctx, p.weight, s.rows, s.cols, cfg.group_size);
     require_ok(a1);
     CHECK(a1.info.factor_reused == 0);
+    {  // the threaded solve agrees with the reference as the single-threaded ones do
+      std::vector<float> fq(p.x_q.begin(), p.x_q.begin() + half_tokens * s.cols), ffp;
+      if (!fp.empty()) ffp.assign(fp.begin(), fp.begin() + half_tokens * s.cols);
+      const Reference r(fq, ffp, half_tokens, s.cols, cfg);
+      check_against(r, a1, p.weight, s.rows, s.cols);
+    }
     const auto a2 = harness::solve(ctx.ctx, w2, s.rows, s.cols, cfg.group_size);
     require_ok(a2);
     CHECK(a2.info.factor_reused == 1);
