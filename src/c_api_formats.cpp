@@ -261,6 +261,9 @@ int32_t gptaq_safetensors_writer_set_metadata(gptaq_safetensors_writer *w, const
                                               const char *value) {
   return guarded([&] {
     GPTAQ_REQUIRE(w && key && value, "writer, key or value is NULL");
+    GPTAQ_REQUIRE(st::valid_utf8(key) && st::valid_utf8(value),
+                  "metadata key and value must be valid UTF-8");
+    GPTAQ_REQUIRE(std::strcmp(key, "") != 0, "the metadata key is empty");
     w->metadata[key] = value;
   });
 }

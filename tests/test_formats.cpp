@@ -545,6 +545,9 @@ TEST_CASE("safetensors: write then read back every tensor and the metadata") {
   CHECK(gptaq_safetensors_writer_add(wr, "__metadata__", "I32", 1, s1, ints.data()) == GPTAQ_ERR_INVALID_ARGUMENT);
   CHECK(gptaq_safetensors_writer_add(wr, "x", "Q4", 1, s1, ints.data()) == GPTAQ_ERR_INVALID_ARGUMENT);
   CHECK(gptaq_safetensors_writer_add(wr, "x", "F32", 1, s1, nullptr) == GPTAQ_ERR_INVALID_ARGUMENT);
+  CHECK(gptaq_safetensors_writer_add(wr, "bad\xff\xfename", "U8", 1, s3, bytes.data()) == GPTAQ_ERR_INVALID_ARGUMENT);
+  CHECK(gptaq_safetensors_writer_set_metadata(wr, "k", "\xc3") == GPTAQ_ERR_INVALID_ARGUMENT);
+  REQUIRE(gptaq_safetensors_writer_add(wr, "caf\xc3\xa9.w", "U8", 1, s3, bytes.data()) == GPTAQ_OK);
   REQUIRE(gptaq_safetensors_writer_set_metadata(wr, "format", "pt") == GPTAQ_OK);
   REQUIRE(gptaq_safetensors_writer_set_metadata(wr, "note", "hello \"world\"") == GPTAQ_OK);
   REQUIRE(gptaq_safetensors_writer_save(wr, path.c_str()) == GPTAQ_OK);
@@ -559,7 +562,8 @@ TEST_CASE("safetensors: write then read back every tensor and the metadata") {
 
   gptaq_safetensors *r = nullptr;
   REQUIRE(gptaq_safetensors_open(&r, path.c_str()) == GPTAQ_OK);
-  CHECK(gptaq_safetensors_count(r) == 7);
+  CHECK(gptaq_safetensors_count(r) == 8);
+  CHECK(gptaq_safetensors_find(r, "caf\xc3\xa9.w") >= 0);
   CHECK(gptaq_safetensors_find(r, "nope") == -1);
   const int64_t iw = gptaq_safetensors_find(r, "model.w");
   REQUIRE(iw >= 0);
@@ -598,7 +602,7 @@ TEST_CASE("safetensors: write then read back every tensor and the metadata") {
   CHECK(bb == bytes);
   REQUIRE(gptaq_safetensors_tensor_info(r, gptaq_safetensors_find(r, "empty"), nullptr, nullptr, &ndim, shape, &nbytes) == GPTAQ_OK);
   CHECK(nbytes == 0);
-  CHECK(gptaq_safetensors_tensor_info(r, 7, nullptr, nullptr, nullptr, nullptr, nullptr) == GPTAQ_ERR_INVALID_ARGUMENT);
+  CHECK(gptaq_safetensors_tensor_info(r, 8, nullptr, nullptr, nullptr, nullptr, nullptr) == GPTAQ_ERR_INVALID_ARGUMENT);
   CHECK(gptaq_safetensors_metadata_count(r) == 2);
   CHECK(std::string(gptaq_safetensors_metadata(r, "format")) == "pt");
   CHECK(std::string(gptaq_safetensors_metadata(r, "note")) == "hello \"world\"");

@@ -19,6 +19,12 @@
  *    in_features), as frameworks store it. A calibration batch is tokens x columns.
  *  - Sizes are int64_t; booleans are int32_t (0 / non-zero).
  *
+ * REPRODUCIBILITY
+ *  Results are deterministic for a given build, backend and thread configuration. BLAS
+ *  products may round differently with another OpenBLAS thread count (set process-wide
+ *  with OPENBLAS_NUM_THREADS; the library never changes it), which can flip codes that sit
+ *  on a rounding boundary. config.num_threads does not change results.
+ *
  * THREAD SAFETY
  *  A context is not thread-safe: use one context per thread, or serialize calls on a
  *  context yourself (a concurrent call that the library detects fails with
@@ -154,7 +160,7 @@ typedef struct gptaq_config {
   int32_t block_size;      /* lazy block width B, 1..4096; default 128                */
   int32_t backend;         /* gptaq_backend; default GPTAQ_BACKEND_AUTO               */
   int32_t device;          /* CUDA device ordinal; default 0                          */
-  int32_t num_threads;     /* CPU threads, 0 = all available; default 0               */
+  int32_t num_threads;     /* CPU threads of the library's own loops, 0 = all; def 0  */
   float damp_percent;      /* relative damping, > 0 and finite; default 0.01          */
   int32_t damp_retries;    /* x10 damping retries when a factorization fails, 0..8; 4 */
   float alpha;             /* GPTAQ's weight of the asymmetry term, finite; def 0.25  */
@@ -612,16 +618,18 @@ GPTAQ_API void gptaq_safetensors_writer_free(gptaq_safetensors_writer *w);
  * ...), ndim 0..GPTAQ_SAFETENSORS_MAX_DIMS dimensions in shape (NULL allowed when ndim
  * is 0), data holding their product of elements (NULL allowed when that is 0). The
  * bytes are copied.
- * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL w or name, empty name, the name
- * "__metadata__" or one already added, unknown dtype, bad ndim or negative dimension,
- * NULL data), GPTAQ_ERR_SHAPE (the size overflows), GPTAQ_ERR_OUT_OF_MEMORY. */
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL w or name, empty name or not valid
+ * UTF-8, the name "__metadata__" or one already added, unknown dtype, bad ndim or
+ * negative dimension, NULL data), GPTAQ_ERR_SHAPE (the size overflows),
+ * GPTAQ_ERR_OUT_OF_MEMORY. */
 GPTAQ_API int32_t gptaq_safetensors_writer_add(gptaq_safetensors_writer *w, const char *name,
                                                const char *dtype, int32_t ndim,
                                                const int64_t *shape, const void *data);
 
 /* Set a __metadata__ entry (replacing an earlier value of the same key). Transformers
  * expects {"format": "pt"} in model files.
- * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL argument). */
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL argument, empty key, key or value
+ * not valid UTF-8). */
 GPTAQ_API int32_t gptaq_safetensors_writer_set_metadata(gptaq_safetensors_writer *w,
                                                         const char *key, const char *value);
 

@@ -46,6 +46,20 @@ bool as_u64(const json &v, uint64_t &out) {
   return false;
 }
 
+}  // namespace
+
+// The JSON header holds names and metadata as strings, which must be valid UTF-8.
+bool valid_utf8(const std::string &s) {
+  try {
+    (void)json(s).dump();
+    return true;
+  } catch (const json::exception &) {
+    return false;
+  }
+}
+
+namespace {
+
 int fseek64(std::FILE *f, uint64_t off) {
   return fseeko(f, static_cast<off_t>(off), SEEK_SET);
 }
@@ -237,6 +251,8 @@ void gptaq_safetensors_writer::add(const std::string &name, const std::string &d
   if (name.empty()) fail(GPTAQ_ERR_INVALID_ARGUMENT, "the tensor name is empty");
   if (name == "__metadata__")
     fail(GPTAQ_ERR_INVALID_ARGUMENT, "\"__metadata__\" is reserved and cannot name a tensor");
+  if (!valid_utf8(name))
+    fail(GPTAQ_ERR_INVALID_ARGUMENT, "tensor name \"%s\" is not valid UTF-8", name.c_str());
   if (names.count(name))
     fail(GPTAQ_ERR_INVALID_ARGUMENT, "a tensor named \"%s\" was already added", name.c_str());
   const size_t es = dtype_size(dtype);

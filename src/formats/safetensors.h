@@ -14,6 +14,9 @@ namespace st {
 // Bytes per element of a safetensors dtype name, 0 if the name is unknown.
 size_t dtype_size(const std::string &dtype);
 
+// Whether s is valid UTF-8 (what a JSON header string must be).
+bool valid_utf8(const std::string &s);
+
 struct Tensor {
   std::string name;
   std::string dtype;
