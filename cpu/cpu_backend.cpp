@@ -115,9 +115,9 @@ double sweep_row(const QuantSpec &spec, const SweepBlock &b, int64_t r, float *w
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int num_threads) : threads_(num_threads) {
-    if (threads_ > 0) openblas_set_num_threads(threads_);
-  }
+  // num_threads sizes the library's own row threads only. OpenBLAS's thread count is
+  // process-wide (OPENBLAS_NUM_THREADS), so a context must not change it for others.
+  explicit CpuBackend(int num_threads) : threads_(num_threads) {}
   gptaq_backend kind() const override { return GPTAQ_BACKEND_CPU; }
 
   void *alloc(size_t bytes) override {
