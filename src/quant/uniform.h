@@ -84,7 +84,8 @@ GPTAQ_HD inline void uq_find_params(const UniformSpec &s, const float *a, int64_
       hi = 1.0f;
     }
     float best = INFINITY;
-    const int steps = static_cast<int>(s.mse_max_shrink * static_cast<float>(s.mse_grid));
+    // In double, as the reference (int(maxshrink * grid) in Python) does.
+    const int steps = static_cast<int>(static_cast<double>(s.mse_max_shrink) * s.mse_grid);
     for (int i = 0; i < steps; ++i) {
       float p = static_cast<float>(1.0 - static_cast<double>(i) / s.mse_grid);
       float lo1 = p * lo, hi1 = p * hi;
