@@ -154,15 +154,22 @@ void pack(const PackArgs &a) {
   }
 
   if (a.qweight) {
+    // Column n of qweight is row n of codes as one bit stream: read the codes in order,
+    // emit a word whenever 32 bits are full.
     uint32_t *qw = reinterpret_cast<uint32_t *>(a.qweight);
-    std::fill(qw, qw + s.qweight_rows * N, 0u);
-    // Blocks of output rows keep both the codes rows and the qweight words in cache.
-    const int64_t NB = 64;
-    for (int64_t n0 = 0; n0 < N; n0 += NB) {
-      const int64_t n1 = std::min(N, n0 + NB);
+    for (int64_t n = 0; n < N; ++n) {
+      const uint8_t *c = a.codes + n * K;
+      uint64_t acc = 0;
+      int nbits = 0;
+      int64_t w = 0;
       for (int64_t k = 0; k < K; ++k) {
-        const uint64_t pos = static_cast<uint64_t>(k) * static_cast<uint64_t>(b);
-        for (int64_t n = n0; n < n1; ++n) put_bits(qw + n, N, pos, a.codes[n * K + k], b);
+        acc |= static_cast<uint64_t>(c[k]) << nbits;
+        nbits += b;
+        if (nbits >= 32) {
+          qw[w++ * N + n] = static_cast<uint32_t>(acc);
+          acc >>= 32;
+          nbits -= 32;
+        }
       }
     }
   }
@@ -248,13 +255,20 @@ void unpack(const UnpackArgs &a) {
       tmp.resize(static_cast<size_t>(N * K));
       codes = tmp.data();
     }
-    const int64_t NB = 64;
-    for (int64_t n0 = 0; n0 < N; n0 += NB) {
-      const int64_t n1 = std::min(N, n0 + NB);
+    const uint64_t mask = (uint64_t{1} << b) - 1u;
+    for (int64_t n = 0; n < N; ++n) {
+      uint8_t *c = codes + n * K;
+      uint64_t acc = 0;
+      int nbits = 0;
+      int64_t w = 0;
       for (int64_t k = 0; k < K; ++k) {
-        const uint64_t pos = static_cast<uint64_t>(k) * static_cast<uint64_t>(b);
-        for (int64_t n = n0; n < n1; ++n)
-          codes[n * K + k] = static_cast<uint8_t>(get_bits(qw + n, N, pos, b));
+        if (nbits < b) {
+          acc |= static_cast<uint64_t>(qw[w++ * N + n]) << nbits;
+          nbits += 32;
+        }
+        c[k] = static_cast<uint8_t>(acc & mask);
+        acc >>= b;
+        nbits -= b;
       }
     }
     if (a.dequant)
