@@ -93,7 +93,9 @@ typedef enum gptaq_status {
   GPTAQ_ERR_IO = -9,                 /* a file could not be opened, read or written    */
   GPTAQ_ERR_FORMAT = -10,            /* a file or buffer is malformed or inconsistent  */
   GPTAQ_ERR_UNSUPPORTED = -11,       /* valid request this build or method cannot do   */
-  GPTAQ_ERR_BUSY = -12,              /* the context is in use by another thread        */
+  GPTAQ_ERR_BUSY = -12,              /* the context is in use by another thread; the
+                                        message is in gptaq_last_errmsg (the context's
+                                        own message belongs to the other call)         */
   GPTAQ_ERR_INTERNAL = -13           /* a bug: please report it with the message       */
 } gptaq_status;
 
@@ -211,7 +213,8 @@ GPTAQ_API int64_t gptaq_ctx_columns(const gptaq_ctx *ctx);
 GPTAQ_API int32_t gptaq_ctx_backend(const gptaq_ctx *ctx);
 
 /* Copy the context's configuration into *cfg (only cfg->struct_size bytes; set that
- * field first, or use gptaq_config_init). Returns GPTAQ_OK or GPTAQ_ERR_INVALID_ARGUMENT. */
+ * field first, or use gptaq_config_init). Returns GPTAQ_OK or GPTAQ_ERR_INVALID_ARGUMENT (message in gptaq_last_errmsg: the
+ * context is read-only here). */
 GPTAQ_API int32_t gptaq_ctx_get_config(const gptaq_ctx *ctx, gptaq_config *cfg);
 
 /* Replace the configuration of a context, keeping its statistics (e.g. solve the same
@@ -297,8 +300,8 @@ typedef struct gptaq_solve_info {
  *   g_idx   columns int32: the group that quantized each column    (may be NULL)
  *   dequant rows x columns float32: scale * (code - zero)          (may be NULL)
  *   info    loss, damping used, ...                                (may be NULL)
- * with n_groups = gptaq_num_groups(columns, group_size). For RTN no batch is needed
- * (act-order then needs statistics). The factorization is cached on the context and
+ * with n_groups = gptaq_num_groups(columns, group_size). RTN needs no batch and ignores
+ * act_order (there is no error feedback for the order to matter). The factorization is cached on the context and
  * reused by the next solve until a batch is added or the configuration changes.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL pointer, context configured for
  * the binary quantizer), GPTAQ_ERR_SHAPE (columns differs from the context, rows <= 0,
