@@ -213,8 +213,8 @@ GPTAQ_API int64_t gptaq_ctx_columns(const gptaq_ctx *ctx);
 GPTAQ_API int32_t gptaq_ctx_backend(const gptaq_ctx *ctx);
 
 /* Copy the context's configuration into *cfg (only cfg->struct_size bytes; set that
- * field first, or use gptaq_config_init). Returns GPTAQ_OK or GPTAQ_ERR_INVALID_ARGUMENT (message in gptaq_last_errmsg: the
- * context is read-only here). */
+ * field first, or use gptaq_config_init). Returns GPTAQ_OK or GPTAQ_ERR_INVALID_ARGUMENT
+ * (its message in gptaq_last_errmsg: the context is read-only here). */
 GPTAQ_API int32_t gptaq_ctx_get_config(const gptaq_ctx *ctx, gptaq_config *cfg);
 
 /* Replace the configuration of a context, keeping its statistics (e.g. solve the same
