@@ -272,7 +272,8 @@ int64_t gptaq_num_groups(int64_t columns, int32_t group_size) {
   if (columns <= 0) return -1;
   if (group_size == -1) return 1;
   if (group_size < 1) return -1;
-  return (columns + group_size - 1) / group_size;
+  // Not (columns + group_size - 1) / group_size: that overflows near INT64_MAX (UBSan).
+  return columns / group_size + (columns % group_size != 0 ? 1 : 0);
 }
 
 int32_t gptaq_solve(gptaq_ctx *ctx, const float *weight, int64_t rows, int64_t columns,

@@ -139,7 +139,7 @@ TEST_CASE("all-masked first batch leaves the context without data") {
   CHECK(hard::solve(ctx.get(), w, 2).status == GPTAQ_ERR_NO_DATA);
 }
 
-TEST_CASE("NULL mask and all-ones mask equal the unmasked call; any non-zero byte counts") {
+TEST_CASE("NULL mask and all-ones mask equal the unmasked call, and any non-zero byte counts") {
   const int64_t n = 20, T = 33;
   std::vector<float> x = hard::activations(T, n, 17);
   const gptaq_config cfg = hard::config(GPTAQ_METHOD_GPTQ);
