@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # libgptaq hardening stage (run by `scripts/dev.sh test` after the main tests):
 #   asan      gcc build with AddressSanitizer + UndefinedBehaviorSanitizer (bindings and
-#             CUDA off) and the C/C++ test suite under it (ctest; MPI tests excluded:
-#             OpenMPI's own allocations are not LSan-clean)
+#             CUDA off) of the core, the doctest suite, the CLI and the fuzz-corpus
+#             replays, and those tests under it (core.*, cli.*, fuzz.replay.*)
 #   fuzz      clang build of the libFuzzer harnesses (fuzz/), each fuzzed for
 #             FUZZ_SECONDS from its checked-in seed corpus, under ASan + UBSan
 #   valgrind  memcheck of the `gptaq` CLI (from the main build, BUILD_DIR) quantizing a
@@ -36,9 +36,18 @@ stage_asan() {
   cmake -S "$ROOT" -B "$ASAN_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DGPTAQ_SANITIZE=address,undefined -DGPTAQ_CUDA=OFF -DGPTAQ_BUILD_BINDINGS=OFF \
     -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
-  cmake --build "$ASAN_DIR" -j "$JOBS"
+  # The core, its C/C++ tests, the CLI (cli.pytest drives it) and the fuzz-corpus
+  # replays; not the examples or the install test (a pkg-config consumer built without
+  # the sanitizer runtime), nor the header tests (compile-only).
+  local targets=(gptaq gptaq_tests gptaq_tool)
+  for f in "$ROOT"/fuzz/fuzz_*.cpp; do
+    f="$(basename "$f" .cpp)"
+    targets+=("fuzz_replay_${f#fuzz_}")
+  done
+  cmake --build "$ASAN_DIR" -j "$JOBS" --target "${targets[@]}"
   log "C/C++ tests under ASan+UBSan"
-  (cd "$ASAN_DIR" && ctest --output-on-failure -j "$JOBS" -LE mpi)
+  (cd "$ASAN_DIR" && ctest --output-on-failure -j "$JOBS" -R '^(core|cli|fuzz[.]replay)[.]' \
+    -E '^core[.](install|headertest[.])')
   log "asan stage: $(( $(now) - t0 )) s"
 }
 
