@@ -588,3 +588,41 @@ TEST_CASE("stats: a reset context serializes as empty and loads back") {
   const std::vector<float> w = hard::weights(3, 10, 1);
   CHECK(hard::solve(g.get(), w, 3).status == GPTAQ_ERR_NO_DATA);
 }
+
+TEST_CASE("stats exchange on a CUDA context: device buffers, merge and files across backends") {
+  const int64_t n = 40, rows = 8, T = 90;
+  gptaq_config gcfg = hard::config(GPTAQ_METHOD_GPTAQ);
+  gcfg.backend = GPTAQ_BACKEND_CUDA;
+  if (!gptaq_backend_available(GPTAQ_BACKEND_CUDA)) {
+    gptaq_ctx *none = nullptr;
+    CHECK(gptaq_ctx_create(&none, n, &gcfg) == GPTAQ_ERR_BACKEND_UNAVAILABLE);
+    MESSAGE("no CUDA device: the device path of the statistics exchange is not exercised");
+    return;
+  }
+  std::vector<float> xq = hard::dyadic(T, n, 91), xfp = hard::dyadic(T, n, 92);
+  const gptaq_config ccfg = hard::config(GPTAQ_METHOD_GPTAQ);
+  Ctx gpu_a = hard::make(n, gcfg), gpu_b = hard::make(n, gcfg), cpu = hard::make(n, ccfg);
+  REQUIRE(gpu_a);
+  REQUIRE(gpu_b);
+  REQUIRE(gptaq_add_batch(gpu_a.get(), xq.data(), xfp.data(), 50, 0) == GPTAQ_OK);
+  REQUIRE(gptaq_add_batch(gpu_b.get(), xq.data() + 50 * n, xfp.data() + 50 * n, T - 50, 0) ==
+          GPTAQ_OK);
+  REQUIRE(gptaq_add_batch(cpu.get(), xq.data(), xfp.data(), T, 0) == GPTAQ_OK);
+  gptaq_stats_buffers b = buffers(gpu_a.get());
+  CHECK(b.backend == GPTAQ_BACKEND_CUDA);
+  CHECK(*b.tokens == 50.0);  // host memory on every backend
+  // Dyadic data: every sum is exact, so GPU == CPU bit for bit after a merge.
+  REQUIRE(gptaq_stats_merge(gpu_a.get(), gpu_b.get()) == GPTAQ_OK);
+  CHECK(hard::snapshot(gpu_a.get()) == hard::snapshot(cpu.get()));
+  // Files cross backends both ways; commit works on device buffers.
+  const std::vector<uint8_t> bytes = hard::snapshot(cpu.get());
+  Ctx gpu_c = hard::make(n, gcfg);
+  REQUIRE(gptaq_stats_deserialize(gpu_c.get(), bytes.data(), int64_t(bytes.size()), 0) == 0);
+  REQUIRE(gptaq_stats_commit(gpu_c.get()) == GPTAQ_OK);
+  CHECK(hard::snapshot(gpu_c.get()) == bytes);
+  REQUIRE(gptaq_stats_merge(cpu.get(), gpu_c.get()) == GPTAQ_OK);
+  CHECK(gptaq_ctx_num_tokens(cpu.get()) == 2 * T);
+  const std::vector<float> w = hard::weights(rows, n, 93);
+  hard::Out o = hard::solve(gpu_c.get(), w, rows);
+  CHECK(o.status == GPTAQ_OK);
+}
