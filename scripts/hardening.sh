@@ -94,7 +94,7 @@ np.save(d + "/x16.npy", x.astype(np.float16))
 PY
   local vg=(valgrind --tool=memcheck --error-exitcode=99 --leak-check=full
             --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
-            --track-origins=yes --quiet)
+            --track-origins=yes --quiet --suppressions="$ROOT/scripts/valgrind.supp")
   local runs=(
     "quantize --weight $work/w.npy --calib $work/x.npy --calib-fp $work/xfp.npy --method gptaq --bits 4 --group-size 32 --act-order --batch-tokens 40 --out $work/o1"
     "quantize --weight $work/w.npy --calib $work/x16.npy --method gptq --bits 3 --group-size -1 --batch-tokens 50 --out $work/o2"
