@@ -62,55 +62,83 @@ int64_t gather_rows(float *dst, const void *src, int64_t n, int64_t t0, int64_t 
   return out;
 }
 
-// The in-block column loop for one row (rows are independent): quantize, record the
-// scaled error, update the rest of the row's block. Compiled for several instruction
-// sets; no FP contraction (ISO C++ mode), so every clone rounds the same way.
+// The in-block column loop for a tile of R <= kTileRows rows (rows are independent):
+// quantize, record the scaled error, update the rest of each row's block. The tile is
+// held column-major (wt[i * R + rr]) so that the rank-1 update of one column runs across
+// the rows in SIMD lanes and the quantize -> error -> update chain of R rows overlaps
+// instead of waiting on itself. Every element sees the same operations in the same order
+// as a one-row-at-a-time loop, so the results do not depend on the tiling. Compiled for
+// several instruction sets; no FP contraction (-ffp-contract=off), so every clone rounds the
+// same way.
+constexpr int64_t kTileRows = 16;
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-double sweep_row(const QuantSpec &spec, const SweepBlock &b, int64_t r, float *w1) {
+void sweep_tile(const QuantSpec &spec, const SweepBlock &b, int64_t r0, int64_t R, float *wt,
+                float *tmp, double *row_loss) {
   const int64_t B = b.i2 - b.i1;
-  float *wr = b.w + r * b.ldw;
-  std::memcpy(w1, wr + b.i1, sizeof(float) * B);
-  float *er = b.err + r * B;
-  float *qr = b.qblk + r * B;
-  uint8_t *cr = b.codes + r * b.cols;
-  float *pr = b.params + r * b.n_groups * 2;
-  double row_loss = 0.0;
+  for (int64_t rr = 0; rr < R; ++rr) {
+    const float *wr = b.w + (r0 + rr) * b.ldw + b.i1;
+    for (int64_t i = 0; i < B; ++i) wt[i * R + rr] = wr[i];
+    row_loss[rr] = 0.0;
+  }
+  float ev[kTileRows], xv[kTileRows];
   for (int64_t i = 0; i < B; ++i) {
     const int64_t j = b.i1 + i;
     if (b.dynamic && j % b.group_size == 0) {
       const int64_t end = std::min(b.cols, j + b.group_size);
       const int64_t na = std::min(end, b.i2) - j;
       const int64_t nb = std::max<int64_t>(0, end - b.i2);
-      float *p = pr + static_cast<int64_t>(j / b.group_size) * 2;
-      q_find_params(spec, w1 + i, na, wr + b.i2, nb, p, p + 1);
-    }
-    const float *p = pr + static_cast<int64_t>(b.group_of[j]) * 2;
-    const float x = w1[i];
-    const float q = q_quantize(spec, x, p[0], p[1], cr + j);
-    if (b.feedback) {
-      const float d = b.u[j * b.cols + j];
-      const float e = (x - q) / d;
-      row_loss += static_cast<double>((x - q) * (x - q) / (d * d));
-      const float *urow = b.u + j * b.cols + b.i1;
-      if (b.p) {
-        const float *prow = b.p + j * b.cols + b.i1;
-#pragma GCC ivdep
-        for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k] - x * prow[k];
-      } else {
-#pragma GCC ivdep
-        for (int64_t k = i + 1; k < B; ++k) w1[k] -= e * urow[k];
+      for (int64_t rr = 0; rr < R; ++rr) {
+        for (int64_t k = 0; k < na; ++k) tmp[k] = wt[(i + k) * R + rr];
+        float *p = b.params + ((r0 + rr) * b.n_groups + j / b.group_size) * 2;
+        q_find_params(spec, tmp, na, b.w + (r0 + rr) * b.ldw + b.i2, nb, p, p + 1);
       }
-      er[i] = e;
-    } else {
-      er[i] = 0.0f;
     }
-    w1[i] = q;
-    qr[i] = q;
+    const int64_t g = b.group_of[j];
+    float *wi = wt + i * R;
+    const float d = b.feedback ? b.u[j * b.cols + j] : 1.0f;
+    for (int64_t rr = 0; rr < R; ++rr) {
+      const int64_t r = r0 + rr;
+      const float *p = b.params + (r * b.n_groups + g) * 2;
+      const float x = wi[rr];
+      const float q = q_quantize(spec, x, p[0], p[1], b.codes + r * b.cols + j);
+      float e = 0.0f;
+      if (b.feedback) {
+        e = (x - q) / d;
+        row_loss[rr] += static_cast<double>((x - q) * (x - q) / (d * d));
+      }
+      ev[rr] = e;
+      xv[rr] = x;
+      b.err[r * B + i] = e;
+      b.qblk[r * B + i] = q;
+      wi[rr] = q;
+    }
+    if (!b.feedback) continue;
+    const float *urow = b.u + j * b.cols + b.i1;
+    if (b.p) {
+      const float *prow = b.p + j * b.cols + b.i1;
+      for (int64_t k = i + 1; k < B; ++k) {
+        const float uk = urow[k], pk = prow[k];
+        float *wk = wt + k * R;
+#pragma GCC ivdep
+        for (int64_t rr = 0; rr < R; ++rr) wk[rr] -= ev[rr] * uk - xv[rr] * pk;
+      }
+    } else {
+      for (int64_t k = i + 1; k < B; ++k) {
+        const float uk = urow[k];
+        float *wk = wt + k * R;
+#pragma GCC ivdep
+        for (int64_t rr = 0; rr < R; ++rr) wk[rr] -= ev[rr] * uk;
+      }
+    }
   }
-  std::memcpy(wr + b.i1, w1, sizeof(float) * B);
-  return row_loss / 2.0;
+  for (int64_t rr = 0; rr < R; ++rr) {
+    float *wr = b.w + (r0 + rr) * b.ldw + b.i1;
+    for (int64_t i = 0; i < B; ++i) wr[i] = wt[i * R + rr];
+    row_loss[rr] /= 2.0;
+  }
 }
 
 class CpuBackend final : public Backend {
@@ -148,9 +176,13 @@ class CpuBackend final : public Backend {
     const int ni = to_int(n, "columns");
     // Tiles of tokens: large enough for syrk/gemm to run at speed, small enough to stay
     // O(columns) in extra memory per token row.
-    const int64_t tile =
-        std::min<int64_t>(tokens, std::max<int64_t>(256, (int64_t{1} << 21) / n));
+    // Read in place (fp32, no mask, no x_fp), there is no buffer and one call takes the
+    // whole batch; otherwise the tile buffers stay under 32 MiB each.
     const bool direct = dt == GPTAQ_DTYPE_F32 && !mask;  // read x_q in place
+    const int64_t tile =
+        direct && !x_fp
+            ? tokens
+            : std::min<int64_t>(tokens, std::max<int64_t>(256, (int64_t{1} << 23) / n));
     std::vector<float> bq, bd;
     try {
       if (!direct) bq.resize(static_cast<size_t>(tile * n));
@@ -196,8 +228,7 @@ class CpuBackend final : public Backend {
     }
     // Mirror the col-major upper triangle (row-major lower) into the other half so the
     // buffer is a full symmetric matrix for every reader.
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t c = r + 1; c < n; ++c) s.xx[r * n + c] = s.xx[c * n + r];
+    mirror_lower_to_upper(s.xx, n);
     s.tokens += static_cast<double>(counted);
     return counted;
   }
@@ -216,8 +247,8 @@ class CpuBackend final : public Backend {
     const int ni = to_int(n, "columns");
     // U = J L^-1 J where J H J = L L^T (J reverses indices): one Cholesky and one
     // triangular inverse (2/3 n^3) instead of the reference's three factorizations.
-    // Done in float64: U feeds every later column's update, and fp32 factorizations of
-    // the ill-conditioned Hessians of real layers flip codes downstream. Reversing a
+    // The Cholesky in float64: U feeds every later column's update, and fp32
+    // factorizations of the ill-conditioned Hessians of real layers flip codes downstream. Reversing a
     // row-major n x n matrix in both indices is reversing its n^2 elements, folded into
     // the conversions.
     const int64_t nn = n * n;
@@ -235,14 +266,13 @@ class CpuBackend final : public Backend {
     // col-major upper inverse is the row-major lower L^-1.
     dpotrf_("U", &ni, a.data(), &ni, &info);
     if (info != 0) return false;
-    dtrtri_("U", "N", &ni, a.data(), &ni, &info);
+    // The triangular inverse in fp32: its error grows with cond(L) = sqrt(cond(H)), not
+    // with cond(H) like the Cholesky's, and it is half the factorization's time.
+    for (int64_t i = 0; i < nn; ++i) h[i] = static_cast<float>(a[i]);
+    strtri_("U", "N", &ni, h, &ni, &info);
     if (info != 0) return false;
-    for (int64_t r = 0; r < n; ++r) {
-      float *row = h + r * n;
-      const double *src = a.data() + (nn - 1 - r * n);  // reversed element r*n + c
-      for (int64_t c = 0; c < r; ++c) row[c] = 0.0f;
-      for (int64_t c = r; c < n; ++c) row[c] = static_cast<float>(src[-c]);
-    }
+    std::reverse(h, h + nn);
+    for (int64_t r = 0; r < n; ++r) std::memset(h + r * n, 0, sizeof(float) * r);
     for (int64_t j = 0; j < n; ++j) {
       float d = h[j * n + j];
       if (!(std::isfinite(d) && d > 0.0f)) return false;
@@ -334,17 +364,40 @@ class CpuBackend final : public Backend {
     const int64_t B = b.i2 - b.i1;
     const int t = threads_for(b.rows);
     std::vector<double> partial(static_cast<size_t>(t), 0.0);
-    std::vector<float> scratch(static_cast<size_t>(t * B));
+    const int64_t per = B * kTileRows + B;  // the tile, and one row's group values
+    std::vector<float> scratch(static_cast<size_t>(t * per));
     parallel_rows(b.rows, [&](int k, int64_t r0, int64_t r1) {
-      float *w1 = scratch.data() + k * B;
-      double loss = 0.0;
-      for (int64_t r = r0; r < r1; ++r) loss += sweep_row(spec, b, r, w1);
+      float *wt = scratch.data() + k * per;
+      double loss = 0.0, row_loss[kTileRows];
+      for (int64_t r = r0; r < r1; r += kTileRows) {
+        const int64_t R = std::min(kTileRows, r1 - r);
+        sweep_tile(spec, b, r, R, wt, wt + B * kTileRows, row_loss);
+        for (int64_t rr = 0; rr < R; ++rr) loss += row_loss[rr];
+      }
       partial[static_cast<size_t>(k)] = loss;
     });
     for (double l : partial) *b.loss += l;
   }
 
  private:
+  // xx[r][c] = xx[c][r] for c > r, in square tiles so both sides stay in cache (a plain
+  // double loop reads one side with a stride of n floats: a TLB miss per element).
+  void mirror_lower_to_upper(float *xx, int64_t n) {
+    constexpr int64_t T = 64;
+    const int64_t tiles = (n + T - 1) / T;
+    const int t = parallel_threads(tiles, threads_, 4);
+    parallel_for(t, t, [&](int k, int64_t, int64_t) {  // tile rows dealt round-robin
+      for (int64_t rb = k; rb < tiles; rb += t) {
+        const int64_t r0 = rb * T, r1 = std::min(n, r0 + T);
+        for (int64_t c0 = r0; c0 < n; c0 += T) {
+          const int64_t c1 = std::min(n, c0 + T);
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t c = std::max(c0, r + 1); c < c1; ++c) xx[r * n + c] = xx[c * n + r];
+        }
+      }
+    });
+  }
+
   int threads_for(int64_t rows) const { return parallel_threads(rows, threads_); }
 
   template <class F>

@@ -28,7 +28,7 @@ for shape in "${SHAPES[@]}"; do
     if [ -z "${NO_TORCH:-}" ]; then
       /usr/bin/python3 "$ROOT/scripts/bench/torch_reference.py" --method "$m" --rows "$rows" \
         --cols "$cols" --tokens "$TOKENS" --bits "$BITS" --group-size "$GROUP" --act-order \
-        --threads "$THREADS" | tee -a "$out" | head -n 1
+        --threads "$THREADS" | tee -a "$out" | sed -n 1p
     fi
   done
 done

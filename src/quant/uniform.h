@@ -30,7 +30,10 @@ GPTAQ_HD inline float round_even(float x) { return rintf(x); }
 
 GPTAQ_HD inline float uq_code(float x, float scale, float zero, float maxq) {
   float q = round_even(x / scale) + zero;
-  return fminf(fmaxf(q, 0.0f), maxq);
+  // fminf(fmaxf(q, 0), maxq) without the libm calls (q is never NaN here: x is finite
+  // and scale > 0; the comparison order still maps a NaN to 0 as fmaxf would).
+  q = q > 0.0f ? q : 0.0f;
+  return q < maxq ? q : maxq;
 }
 
 GPTAQ_HD inline float uq_dequant(float code, float scale, float zero) {
