@@ -76,14 +76,16 @@ constexpr int64_t kTileRows = 16;
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void sweep_tile(const QuantSpec &spec, const SweepBlock &b, int64_t r0, int64_t R, float *wt,
-                float *tmp, double *row_loss) {
+                float *et, uint8_t *ct, float *tmp, double *row_loss) {
   const int64_t B = b.i2 - b.i1;
   for (int64_t rr = 0; rr < R; ++rr) {
     const float *wr = b.w + (r0 + rr) * b.ldw + b.i1;
     for (int64_t i = 0; i < B; ++i) wt[i * R + rr] = wr[i];
     row_loss[rr] = 0.0;
   }
-  float ev[kTileRows], xv[kTileRows];
+  const bool uniform = spec.kind == QUANT_UNIFORM;
+  const float maxq = spec.uniform.maxq;
+  float ev[kTileRows], xv[kTileRows], sc[kTileRows], zr[kTileRows];
   for (int64_t i = 0; i < B; ++i) {
     const int64_t j = b.i1 + i;
     if (b.dynamic && j % b.group_size == 0) {
@@ -97,23 +99,42 @@ void sweep_tile(const QuantSpec &spec, const SweepBlock &b, int64_t r0, int64_t 
       }
     }
     const int64_t g = b.group_of[j];
-    float *wi = wt + i * R;
-    const float d = b.feedback ? b.u[j * b.cols + j] : 1.0f;
     for (int64_t rr = 0; rr < R; ++rr) {
-      const int64_t r = r0 + rr;
-      const float *p = b.params + (r * b.n_groups + g) * 2;
-      const float x = wi[rr];
-      const float q = q_quantize(spec, x, p[0], p[1], b.codes + r * b.cols + j);
-      float e = 0.0f;
-      if (b.feedback) {
-        e = (x - q) / d;
-        row_loss[rr] += static_cast<double>((x - q) * (x - q) / (d * d));
+      const float *p = b.params + ((r0 + rr) * b.n_groups + g) * 2;
+      sc[rr] = p[0];
+      zr[rr] = p[1];
+    }
+    float *wi = wt + i * R;
+    float *ei = et + i * R;
+    uint8_t *ci = ct + i * R;
+    const float d = b.feedback ? b.u[j * b.cols + j] : 1.0f;
+    const float dd = d * d;
+    if (uniform) {
+      // The uniform grid without calls or branches, so the rows run in SIMD lanes.
+#pragma GCC ivdep
+      for (int64_t rr = 0; rr < R; ++rr) {
+        const float x = wi[rr];
+        const float c = uq_code(x, sc[rr], zr[rr], maxq);
+        const float q = uq_dequant(c, sc[rr], zr[rr]);
+        ci[rr] = static_cast<uint8_t>(c);
+        const float e = (x - q) / d;  // d = 1 for RTN, whose E is never read
+        row_loss[rr] += static_cast<double>((x - q) * (x - q) / dd);
+        ev[rr] = e;
+        xv[rr] = x;
+        ei[rr] = e;
+        wi[rr] = q;
       }
-      ev[rr] = e;
-      xv[rr] = x;
-      b.err[r * B + i] = e;
-      b.qblk[r * B + i] = q;
-      wi[rr] = q;
+    } else {
+      for (int64_t rr = 0; rr < R; ++rr) {
+        const float x = wi[rr];
+        const float q = q_quantize(spec, x, sc[rr], zr[rr], ci + rr);
+        const float e = b.feedback ? (x - q) / d : 0.0f;
+        row_loss[rr] += static_cast<double>((x - q) * (x - q) / dd);
+        ev[rr] = e;
+        xv[rr] = x;
+        ei[rr] = e;
+        wi[rr] = q;
+      }
     }
     if (!b.feedback) continue;
     const float *urow = b.u + j * b.cols + b.i1;
@@ -134,10 +155,23 @@ void sweep_tile(const QuantSpec &spec, const SweepBlock &b, int64_t r0, int64_t 
       }
     }
   }
+  // Column i of the tile now holds Q: it is both the quantized block and the block's
+  // final working weight.
   for (int64_t rr = 0; rr < R; ++rr) {
-    float *wr = b.w + (r0 + rr) * b.ldw + b.i1;
-    for (int64_t i = 0; i < B; ++i) wr[i] = wt[i * R + rr];
-    row_loss[rr] /= 2.0;
+    const int64_t r = r0 + rr;
+    float *wr = b.w + r * b.ldw + b.i1;
+    float *qr = b.qblk + r * B;
+    float *er = b.err + r * B;
+    uint8_t *cr = b.codes + r * b.cols + b.i1;
+    for (int64_t i = 0; i < B; ++i) {
+      const float q = wt[i * R + rr];
+      wr[i] = q;
+      qr[i] = q;
+      er[i] = et[i * R + rr];
+      cr[i] = ct[i * R + rr];
+    }
+    // RTN (no feedback) reports 0 loss like before: its error is not scaled by U.
+    row_loss[rr] = b.feedback ? row_loss[rr] / 2.0 : 0.0;
   }
 }
 
@@ -161,6 +195,12 @@ class CpuBackend final : public Backend {
     std::memcpy(dst, src, bytes);
   }
   void copy(void *dst, const void *src, size_t bytes) override { std::memmove(dst, src, bytes); }
+  void copy2d(void *dst, size_t ldd_bytes, const void *src, size_t lds_bytes,
+              size_t width_bytes, size_t rows) override {
+    for (size_t r = 0; r < rows; ++r)
+      std::memcpy(static_cast<char *>(dst) + r * ldd_bytes,
+                  static_cast<const char *>(src) + r * lds_bytes, width_bytes);
+  }
   void zero(void *p, size_t bytes) override { std::memset(p, 0, bytes); }
 
   int64_t stats_add(StatsBuffers &s, int64_t n, const void *x_q, const void *x_fp,
@@ -364,14 +404,18 @@ class CpuBackend final : public Backend {
     const int64_t B = b.i2 - b.i1;
     const int t = threads_for(b.rows);
     std::vector<double> partial(static_cast<size_t>(t), 0.0);
-    const int64_t per = B * kTileRows + B;  // the tile, and one row's group values
+    // Per thread: the tile, its errors and codes, and one row's group values.
+    const int64_t per = 2 * B * kTileRows + B + B * kTileRows / 4 + 1;
     std::vector<float> scratch(static_cast<size_t>(t * per));
     parallel_rows(b.rows, [&](int k, int64_t r0, int64_t r1) {
       float *wt = scratch.data() + k * per;
+      float *et = wt + B * kTileRows;
+      float *tmp = et + B * kTileRows;
+      uint8_t *ct = reinterpret_cast<uint8_t *>(tmp + B);
       double loss = 0.0, row_loss[kTileRows];
       for (int64_t r = r0; r < r1; r += kTileRows) {
         const int64_t R = std::min(kTileRows, r1 - r);
-        sweep_tile(spec, b, r, R, wt, wt + B * kTileRows, row_loss);
+        sweep_tile(spec, b, r, R, wt, et, ct, tmp, row_loss);
         for (int64_t rr = 0; rr < R; ++rr) loss += row_loss[rr];
       }
       partial[static_cast<size_t>(k)] = loss;

@@ -173,6 +173,13 @@ class CudaBackend final : public Backend {
     ck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_),
        "copy (cudaMemcpyAsync)");
   }
+  void copy2d(void *dst, size_t ldd_bytes, const void *src, size_t lds_bytes,
+              size_t width_bytes, size_t rows) override {
+    DeviceGuard g(dev_);
+    ck(cudaMemcpy2DAsync(dst, ldd_bytes, src, lds_bytes, width_bytes, rows,
+                         cudaMemcpyDeviceToDevice, stream_),
+       "copy2d (cudaMemcpy2DAsync)");
+  }
   void zero(void *p, size_t bytes) override {
     DeviceGuard g(dev_);
     ck(cudaMemsetAsync(p, 0, bytes, stream_), "cudaMemsetAsync");

@@ -57,6 +57,9 @@ class Backend {
   virtual void upload(void *dst, const void *host_src, size_t bytes) = 0;
   virtual void download(void *host_dst, const void *src, size_t bytes) = 0;
   virtual void copy(void *dst, const void *src, size_t bytes) = 0;
+  // rows x width_bytes from src (row pitch lds_bytes) to dst (row pitch ldd_bytes).
+  virtual void copy2d(void *dst, size_t ldd_bytes, const void *src, size_t lds_bytes,
+                      size_t width_bytes, size_t rows) = 0;
   virtual void zero(void *p, size_t bytes) = 0;
 
   // ---- statistics ----

@@ -153,38 +153,80 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   DevBuf codes(&be, static_cast<size_t>(m * n));
   DevBuf err(&be, sizeof(float) * static_cast<size_t>(m * B));
   DevBuf qblk(&be, sizeof(float) * static_cast<size_t>(m * B));
+  // Two levels of lazy updates (ALGORITHMS.md §3 is the one-level special case, and the
+  // sums are the same): after each block only the columns of its super-block of S
+  // columns are updated; the columns after the super-block get one product with K = S
+  // from the super-block's E (and Q for GPTAQ), which BLAS runs closer to its peak than
+  // K = B slices. S is up to 4 blocks, and keeps the E/Q copies within one column^2.
+  // A group whose parameters are found from current values must not straddle a
+  // super-block (its columns after the super-block would miss updates), so S is a
+  // multiple of lcm(B, group size); where that is too large, one level it is.
+  int64_t S = B;
+  if (!rtn) {
+    const int64_t cap = std::min<int64_t>(
+        4 * B, (n * n) / std::max<int64_t>(1, (f.p ? 2 : 1) * m));
+    const bool dynamic = g > 0 && !static_groups;
+    const int64_t unit = dynamic ? std::lcm<int64_t>(B, g) : B;
+    if (unit <= cap) S = std::min<int64_t>(cap / unit * unit, n);
+    if (S < B) S = B;
+  }
+  const bool two_level = S > B && S < n;
+  DevBuf es, qs;
+  if (two_level) {
+    es = DevBuf(&be, sizeof(float) * static_cast<size_t>(m * S));
+    if (f.p) qs = DevBuf(&be, sizeof(float) * static_cast<size_t>(m * S));
+  }
   const float *u = rtn ? nullptr : f.u.as<float>();
   const float *p = (!rtn && f.p) ? f.p.as<float>() : nullptr;
   double loss = 0.0;
-  for (int64_t i1 = 0; i1 < n; i1 += B) {
-    const int64_t i2 = std::min(n, i1 + B), bw = i2 - i1;
-    SweepBlock sb;
-    sb.w = w.as<float>();
-    sb.rows = m;
-    sb.cols = n;
-    sb.ldw = n;
-    sb.i1 = i1;
-    sb.i2 = i2;
-    sb.u = u;
-    sb.p = p;
-    sb.err = err.as<float>();
-    sb.qblk = qblk.as<float>();
-    sb.codes = codes.as<uint8_t>();
-    sb.params = params.as<float>();
-    sb.n_groups = G;
-    sb.group_size = g;
-    sb.dynamic = g > 0 && !static_groups;
-    sb.group_of = group_dev.as<int32_t>();
-    sb.feedback = rtn ? 0 : 1;
-    sb.loss = &loss;
-    be.sweep_block(spec, sb);
-    if (!rtn && i2 < n) {
-      // W[:, i2:] -= E U[i1:i2, i2:]  -  Q1 P[i1:i2, i2:]
-      be.gemm(false, false, m, n - i2, bw, -1.0f, err.as<float>(), bw, u + i1 * n + i2, n, 1.0f,
-              w.as<float>() + i2, n);
-      if (p)
-        be.gemm(false, false, m, n - i2, bw, 1.0f, qblk.as<float>(), bw, p + i1 * n + i2, n,
+  for (int64_t s1 = 0; s1 < n; s1 += S) {
+    const int64_t s2 = std::min(n, s1 + S), sw = s2 - s1;
+    for (int64_t i1 = s1; i1 < s2; i1 += B) {
+      const int64_t i2 = std::min(s2, i1 + B), bw = i2 - i1;
+      SweepBlock sb;
+      sb.w = w.as<float>();
+      sb.rows = m;
+      sb.cols = n;
+      sb.ldw = n;
+      sb.i1 = i1;
+      sb.i2 = i2;
+      sb.u = u;
+      sb.p = p;
+      sb.err = err.as<float>();
+      sb.qblk = qblk.as<float>();
+      sb.codes = codes.as<uint8_t>();
+      sb.params = params.as<float>();
+      sb.n_groups = G;
+      sb.group_size = g;
+      sb.dynamic = g > 0 && !static_groups;
+      sb.group_of = group_dev.as<int32_t>();
+      sb.feedback = rtn ? 0 : 1;
+      sb.loss = &loss;
+      be.sweep_block(spec, sb);
+      if (rtn) continue;
+      // W[:, i2:end] -= E U[i1:i2, i2:end]  -  Q1 P[i1:i2, i2:end], end = s2 (two levels)
+      const int64_t end = two_level ? s2 : n;
+      if (i2 < end) {
+        be.gemm(false, false, m, end - i2, bw, -1.0f, err.as<float>(), bw, u + i1 * n + i2, n,
                 1.0f, w.as<float>() + i2, n);
+        if (p)
+          be.gemm(false, false, m, end - i2, bw, 1.0f, qblk.as<float>(), bw, p + i1 * n + i2,
+                  n, 1.0f, w.as<float>() + i2, n);
+      }
+      if (two_level && s2 < n) {
+        be.copy2d(es.as<float>() + (i1 - s1), sizeof(float) * S, err.get(), sizeof(float) * bw,
+                  sizeof(float) * bw, m);
+        if (p)
+          be.copy2d(qs.as<float>() + (i1 - s1), sizeof(float) * S, qblk.get(),
+                    sizeof(float) * bw, sizeof(float) * bw, m);
+      }
+    }
+    if (two_level && s2 < n) {
+      be.gemm(false, false, m, n - s2, sw, -1.0f, es.as<float>(), S, u + s1 * n + s2, n, 1.0f,
+              w.as<float>() + s2, n);
+      if (p)
+        be.gemm(false, false, m, n - s2, sw, 1.0f, qs.as<float>(), S, p + s1 * n + s2, n, 1.0f,
+                w.as<float>() + s2, n);
     }
   }
   // Hostile inputs (e.g. a huge GPTAQ alpha, or weights near the fp32 limit) can make
