@@ -2,6 +2,7 @@
 // rows for the fused in-block sweep (sleeping, not spinning, between blocks, so they do
 // not compete with OpenBLAS's own threads; and no OpenMP runtime imposed on the host).
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cmath>
 #include <cstdlib>
@@ -190,9 +191,9 @@ class CpuBackend final : public Backend {
     return p;
   }
   void release(void *p) override { std::free(p); }
-  void upload(void *dst, const void *src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void upload(void *dst, const void *src, size_t bytes) override { par_copy(dst, src, bytes); }
   void download(void *dst, const void *src, size_t bytes) override {
-    std::memcpy(dst, src, bytes);
+    par_copy(dst, src, bytes);
   }
   void copy(void *dst, const void *src, size_t bytes) override { std::memmove(dst, src, bytes); }
   void copy2d(void *dst, size_t ldd_bytes, const void *src, size_t lds_bytes,
@@ -206,10 +207,10 @@ class CpuBackend final : public Backend {
   int64_t stats_add(StatsBuffers &s, int64_t n, const void *x_q, const void *x_fp,
                     int64_t tokens, gptaq_dtype dt, const uint8_t *mask) override {
     const int64_t total = tokens * n;
-    if (!all_finite(x_q, total, dt))
+    if (!par_all_finite(x_q, total, dt))
       fail(GPTAQ_ERR_NON_FINITE, "x_q contains NaN or Inf; the batch of %lld tokens was rejected",
            static_cast<long long>(tokens));
-    if (x_fp && !all_finite(x_fp, total, dt))
+    if (x_fp && !par_all_finite(x_fp, total, dt))
       fail(GPTAQ_ERR_NON_FINITE,
            "x_fp contains NaN or Inf; the batch of %lld tokens was rejected",
            static_cast<long long>(tokens));
@@ -252,18 +253,27 @@ class CpuBackend final : public Backend {
         float *d = bd.data();
         if (direct) {
           const float *f = static_cast<const float *>(x_fp) + t0 * n;
-          for (int64_t i = 0; i < rows * n; ++i) d[i] = f[i] - q[i];
+          parallel_elems(rows * n, [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) d[i] = f[i] - q[i];
+          });
         } else {
           gather_rows(d, x_fp, n, t0, tt, dt, mask);
-          for (int64_t i = 0; i < rows * n; ++i) d[i] -= q[i];
+          parallel_elems(rows * n, [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) d[i] -= q[i];
+          });
         }
         // Row-major dx[a][b] += sum_t d[t][a] q[t][b]  ==  col-major C = Q D^T.
         sgemm_("N", "T", &ni, &ni, &k, &one, q, &ni, d, &ni, &one, s.dx, &ni);
       }
-      for (int64_t t = 0; t < rows; ++t) {
-        const float *row = q + t * n;
-        for (int64_t j = 0; j < n; ++j) s.xsum[j] += row[j];
-      }
+      // Column ranges per thread; each column sums its tokens in order.
+      const float *qq = q;
+      const int tx = parallel_threads(n, threads_, 256);
+      parallel_for(n, tx, [&](int, int64_t j0, int64_t j1) {
+        for (int64_t t = 0; t < rows; ++t) {
+          const float *row = qq + t * n;
+          for (int64_t j = j0; j < j1; ++j) s.xsum[j] += row[j];
+        }
+      });
       counted += rows;
     }
     // Mirror the col-major upper triangle (row-major lower) into the other half so the
@@ -300,7 +310,10 @@ class CpuBackend final : public Backend {
            "cannot allocate the %lld-byte float64 factorization workspace",
            static_cast<long long>(nn * 8));
     }
-    for (int64_t i = 0; i < nn; ++i) a[i] = h[nn - 1 - i];
+    double *ad = a.data();
+    parallel_elems(nn, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) ad[i] = h[nn - 1 - i];
+    });
     int info = 0;
     // Row-major lower == col-major upper: dpotrf('U') gives H' = Uc^T Uc, and the
     // col-major upper inverse is the row-major lower L^-1.
@@ -308,11 +321,17 @@ class CpuBackend final : public Backend {
     if (info != 0) return false;
     // The triangular inverse in fp32: its error grows with cond(L) = sqrt(cond(H)), not
     // with cond(H) like the Cholesky's, and it is half the factorization's time.
-    for (int64_t i = 0; i < nn; ++i) h[i] = static_cast<float>(a[i]);
+    parallel_elems(nn, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) h[i] = static_cast<float>(ad[i]);
+    });
     strtri_("U", "N", &ni, h, &ni, &info);
     if (info != 0) return false;
-    std::reverse(h, h + nn);
-    for (int64_t r = 0; r < n; ++r) std::memset(h + r * n, 0, sizeof(float) * r);
+    parallel_elems(nn / 2, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) std::swap(h[i], h[nn - 1 - i]);
+    });
+    parallel_rows(n, [&](int, int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) std::memset(h + r * n, 0, sizeof(float) * r);
+    });
     for (int64_t j = 0; j < n; ++j) {
       float d = h[j * n + j];
       if (!(std::isfinite(d) && d > 0.0f)) return false;
@@ -352,7 +371,9 @@ class CpuBackend final : public Backend {
   }
 
   void scale_copy(float *out, const float *in, int64_t count, float scale) override {
-    for (int64_t i = 0; i < count; ++i) out[i] = in[i] * scale;
+    parallel_elems(count, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) out[i] = in[i] * scale;
+    });
   }
   void add_diag(float *a, int64_t n, int64_t lda, float value) override {
     for (int64_t j = 0; j < n; ++j) a[j * lda + j] += value;
@@ -369,18 +390,24 @@ class CpuBackend final : public Backend {
 
   void permute_cols(float *out, const float *in, int64_t rows, int64_t n,
                     const int64_t *perm) override {
-    std::vector<float> tmp(static_cast<size_t>(n));
-    for (int64_t r = 0; r < rows; ++r) {
-      const float *src = in + r * n;
-      for (int64_t j = 0; j < n; ++j) tmp[j] = src[perm[j]];
-      std::memcpy(out + r * n, tmp.data(), sizeof(float) * n);
-    }
+    const int t = threads_for(rows);
+    std::vector<float> tmp(static_cast<size_t>(t * n));
+    parallel_for(rows, t, [&](int k, int64_t r0, int64_t r1) {
+      float *tk = tmp.data() + k * n;
+      for (int64_t r = r0; r < r1; ++r) {
+        const float *src = in + r * n;
+        for (int64_t j = 0; j < n; ++j) tk[j] = src[perm[j]];
+        std::memcpy(out + r * n, tk, sizeof(float) * n);
+      }
+    });
   }
 
   void zero_cols(float *a, int64_t rows, int64_t lda, const int64_t *cols,
                  int64_t count) override {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t k = 0; k < count; ++k) a[r * lda + cols[k]] = 0.0f;
+    parallel_rows(rows, [&](int, int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t k = 0; k < count; ++k) a[r * lda + cols[k]] = 0.0f;
+    });
   }
   void set_diag_at(float *a, int64_t lda, const int64_t *idx, int64_t count,
                    float value) override {
@@ -443,6 +470,29 @@ class CpuBackend final : public Backend {
   }
 
   int threads_for(int64_t rows) const { return parallel_threads(rows, threads_); }
+
+  // body(i0, i1) over [0, count) in chunks of at least 64K elements per thread: the
+  // O(n^2) and O(tokens n) passes around the BLAS calls are memory-bound and otherwise
+  // leave the other cores idle.
+  template <class F>
+  void parallel_elems(int64_t count, F &&body) {
+    const int t = parallel_threads(count, threads_, int64_t{1} << 16);
+    parallel_for(count, t, [&](int, int64_t i0, int64_t i1) { body(i0, i1); });
+  }
+  void par_copy(void *dst, const void *src, size_t bytes) {
+    parallel_elems(static_cast<int64_t>(bytes), [&](int64_t i0, int64_t i1) {
+      std::memcpy(static_cast<char *>(dst) + i0, static_cast<const char *>(src) + i0,
+                  static_cast<size_t>(i1 - i0));
+    });
+  }
+  bool par_all_finite(const void *x, int64_t count, gptaq_dtype dt) {
+    const size_t esz = dt == GPTAQ_DTYPE_F32 ? 4 : 2;
+    std::atomic<bool> ok{true};
+    parallel_elems(count, [&](int64_t i0, int64_t i1) {
+      if (!all_finite(static_cast<const char *>(x) + i0 * esz, i1 - i0, dt)) ok = false;
+    });
+    return ok;
+  }
 
   template <class F>
   void parallel_rows(int64_t rows, F &&body) {
