@@ -305,9 +305,10 @@ typedef struct gptaq_solve_info {
  * reused by the next solve until a batch is added or the configuration changes.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL pointer, context configured for
  * the binary quantizer), GPTAQ_ERR_SHAPE (columns differs from the context, rows <= 0,
- * size overflow), GPTAQ_ERR_NON_FINITE (weight has NaN/Inf), GPTAQ_ERR_NO_DATA,
- * GPTAQ_ERR_NOT_POSITIVE_DEFINITE, GPTAQ_ERR_OUT_OF_MEMORY, GPTAQ_ERR_DEVICE,
- * GPTAQ_ERR_BUSY. */
+ * size overflow), GPTAQ_ERR_NON_FINITE (weight has NaN/Inf, or the propagated error
+ * overflowed, e.g. with a huge GPTAQ alpha: the outputs are then unspecified),
+ * GPTAQ_ERR_NO_DATA, GPTAQ_ERR_NOT_POSITIVE_DEFINITE, GPTAQ_ERR_OUT_OF_MEMORY,
+ * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
 GPTAQ_API int32_t gptaq_solve(gptaq_ctx *ctx, const float *weight, int64_t rows,
                               int64_t columns, uint8_t *codes, float *scales, float *zeros,
                               int32_t *g_idx, float *dequant, gptaq_solve_info *info);
