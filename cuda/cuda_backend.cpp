@@ -173,6 +173,14 @@ class CudaBackend final : public Backend {
     ck(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_),
        "copy (cudaMemcpyAsync)");
   }
+  void stats_finish(StatsBuffers &s, int64_t n) override {
+    // add_batch mirrors on the device already; a merge can still leave the flag set.
+    if (!s.upper_stale) return;
+    DeviceGuard g(dev_);
+    ck(cuda::launch_mirror_lower(s.xx, n, stream_), "the symmetrize kernel");
+    sync("stats_finish");
+    s.upper_stale = false;
+  }
   void copy2d(void *dst, size_t ldd_bytes, const void *src, size_t lds_bytes,
               size_t width_bytes, size_t rows) override {
     DeviceGuard g(dev_);

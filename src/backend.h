@@ -17,7 +17,9 @@ namespace gptaq {
 
 // Accumulated calibration sums, kept by the backend in its memory. All are raw sums
 // over the tokens counted so far (normalization happens at solve time):
-//   xx    n x n, sum x_q x_q^T (full symmetric after stats_finish)
+//   xx    n x n, sum x_q x_q^T. The row-major lower triangle is always current; the
+//         upper one may lag (upper_stale) until stats_finish mirrors it, so a backend
+//         need not mirror after every batch. Read the full matrix only after stats_finish.
 //   dx    n x n, sum (x_fp - x_q) x_q^T (GPTAQ only, else null)
 //   xsum  n, sum x_q (fp64), for GPTQT's mean input
 struct StatsBuffers {
@@ -25,6 +27,7 @@ struct StatsBuffers {
   float *dx = nullptr;
   double *xsum = nullptr;
   double tokens = 0.0;
+  bool upper_stale = false;
 };
 
 // Everything one in-block sweep needs (ALGORITHMS.md §3), in backend memory.
@@ -57,6 +60,8 @@ class Backend {
   virtual void upload(void *dst, const void *host_src, size_t bytes) = 0;
   virtual void download(void *host_dst, const void *src, size_t bytes) = 0;
   virtual void copy(void *dst, const void *src, size_t bytes) = 0;
+  // Make xx fully symmetric (mirror its lower triangle) if upper_stale; clears the flag.
+  virtual void stats_finish(StatsBuffers &s, int64_t n) = 0;
   // rows x width_bytes from src (row pitch lds_bytes) to dst (row pitch ldd_bytes).
   virtual void copy2d(void *dst, size_t ldd_bytes, const void *src, size_t lds_bytes,
                       size_t width_bytes, size_t rows) = 0;

@@ -225,6 +225,7 @@ int32_t gptaq_ctx_reset(gptaq_ctx *ctx) {
     if (ctx->stats.dx) ctx->be->zero(ctx->stats.dx, mat);
     ctx->be->zero(ctx->stats.xsum, sizeof(double) * static_cast<size_t>(ctx->n));
     ctx->stats.tokens = 0.0;
+    ctx->stats.upper_stale = false;
     invalidate_factor(*ctx);
   });
 }

@@ -117,6 +117,7 @@ const void *host_view(Backend &be, const void *buf, size_t bytes, std::vector<un
 template <class Sink>
 uint32_t stream_payload(gptaq_ctx &ctx, Sink &&sink) {
   Backend &be = *ctx.be;
+  be.stats_finish(ctx.stats, ctx.n);
   uint32_t crc = 0;
   auto emit = [&](const void *p, size_t len) {
     crc = sf::crc32(p, len, crc);
@@ -168,6 +169,7 @@ void apply(gptaq_ctx &ctx, const uint8_t *data, const sf::Header &h, int32_t mod
     if (h.has_cross) be.upload(ctx.stats.dx, dx, nn * sizeof(float));
     be.upload(ctx.stats.xsum, xs, n * sizeof(double));
     ctx.stats.tokens = h.tokens;
+    ctx.stats.upper_stale = false;
   } else {
     check_sum_finite(be, ctx.stats.xx, xx, nn, "xx", n);
     if (h.has_cross) check_sum_finite(be, ctx.stats.dx, dx, nn, "dx", n);
@@ -228,6 +230,7 @@ int32_t gptaq_stats_buffers_get(gptaq_ctx *ctx, gptaq_stats_buffers *out) {
     GPTAQ_REQUIRE(out->struct_size >= static_cast<int32_t>(sizeof(int32_t)),
                   "out->struct_size is %d; set it to sizeof(gptaq_stats_buffers)",
                   out->struct_size);
+    ctx->be->stats_finish(ctx->stats, ctx->n);  // callers see a symmetric xx
     gptaq_stats_buffers full;
     std::memset(&full, 0, sizeof full);
     full.struct_size = static_cast<int32_t>(sizeof full);
@@ -274,6 +277,7 @@ int32_t gptaq_stats_commit(gptaq_ctx *ctx) {
              static_cast<long long>(j), static_cast<long long>(j),
              static_cast<double>(xx[j * n + j]));
     if (!on_host(be)) be.upload(ctx->stats.xx, stage.data(), nn * sizeof(float));
+    ctx->stats.upper_stale = false;
     if (ctx->stats.dx) {
       size_t base = 0;
       for_each_chunk(be, ctx->stats.dx, nn * sizeof(float), [&](const void *p, size_t len) {
@@ -312,6 +316,7 @@ int32_t gptaq_stats_merge(gptaq_ctx *dst, const gptaq_ctx *src) {
            "cannot merge a %s context into a %s context: the statistics differ",
            s->wants_cross() ? "GPTAQ" : "RTN/GPTQ", dst->wants_cross() ? "GPTAQ" : "RTN/GPTQ");
     const size_t nn = mat_elems(*dst), n = static_cast<size_t>(dst->n);
+    s->be->stats_finish(s->stats, s->n);  // src is held (busy) for the merge
     // Stage every source buffer to host memory first, so that an allocation or device
     // failure cannot leave dst half merged.
     std::vector<unsigned char> kxx, kdx, kxs;

@@ -626,3 +626,50 @@ TEST_CASE("stats exchange on a CUDA context: device buffers, merge and files acr
   hard::Out o = hard::solve(gpu_c.get(), w, rows);
   CHECK(o.status == GPTAQ_OK);
 }
+
+TEST_CASE("stats: batches, merges and loads compose before anything reads the sums") {
+  // The CPU backend accumulates only one triangle of xx per batch and mirrors it when the
+  // sums are first read (solve, buffers, serialize, merge source). Every way of adding
+  // to a context that has not been read yet must still read back as the full sums.
+  const int64_t n = 40, T = 90;
+  for (int32_t method : {GPTAQ_METHOD_GPTQ, GPTAQ_METHOD_GPTAQ}) {
+    CAPTURE(method);
+    const bool cross = method == GPTAQ_METHOD_GPTAQ;
+    std::vector<float> xq = hard::dyadic(T, n, 41), xfp = hard::dyadic(T, n, 42);
+    const float *fp = cross ? xfp.data() : nullptr;
+    const gptaq_config cfg = hard::config(method);
+    Ctx whole = hard::make(n, cfg), a = hard::make(n, cfg), b = hard::make(n, cfg),
+        c = hard::make(n, cfg), d = hard::make(n, cfg);
+    REQUIRE(gptaq_add_batch(whole.get(), xq.data(), fp, T, GPTAQ_DTYPE_F32) == GPTAQ_OK);
+    // a: two batches, then b merged in while both are unread.
+    REQUIRE(gptaq_add_batch(a.get(), xq.data(), fp, 20, GPTAQ_DTYPE_F32) == GPTAQ_OK);
+    REQUIRE(gptaq_add_batch(a.get(), xq.data() + 20 * n, cross ? fp + 20 * n : nullptr, 20,
+                            GPTAQ_DTYPE_F32) == GPTAQ_OK);
+    REQUIRE(gptaq_add_batch(b.get(), xq.data() + 40 * n, cross ? fp + 40 * n : nullptr, 30,
+                            GPTAQ_DTYPE_F32) == GPTAQ_OK);
+    REQUIRE(gptaq_stats_merge(a.get(), b.get()) == GPTAQ_OK);
+    // c: the last 20 tokens, serialized and accumulated into a (still unread).
+    REQUIRE(gptaq_add_batch(c.get(), xq.data() + 70 * n, cross ? fp + 70 * n : nullptr, 20,
+                            GPTAQ_DTYPE_F32) == GPTAQ_OK);
+    int64_t size = 0;
+    REQUIRE(gptaq_stats_serialized_size(c.get(), &size) == GPTAQ_OK);
+    std::vector<uint8_t> blob(static_cast<size_t>(size));
+    REQUIRE(gptaq_stats_serialize(c.get(), blob.data(), size, nullptr) == GPTAQ_OK);
+    REQUIRE(gptaq_add_batch(d.get(), xq.data(), fp, 5, GPTAQ_DTYPE_F32) == GPTAQ_OK);
+    REQUIRE(gptaq_stats_deserialize(d.get(), blob.data(), size, GPTAQ_STATS_REPLACE) ==
+            GPTAQ_OK);
+    REQUIRE(gptaq_stats_deserialize(a.get(), blob.data(), size, GPTAQ_STATS_ACCUMULATE) ==
+            GPTAQ_OK);
+    CHECK(hard::snapshot(a.get()) == hard::snapshot(whole.get()));
+    CHECK(hard::snapshot(d.get()) == hard::snapshot(c.get()));
+    const gptaq_stats_buffers ba = buffers(a.get()), bw = buffers(whole.get());
+    for (int64_t i = 0; i < n * n; ++i) REQUIRE(ba.xx[i] == bw.xx[i]);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t k = 0; k < r; ++k) REQUIRE(ba.xx[r * n + k] == ba.xx[k * n + r]);
+    const std::vector<float> w = hard::weights(16, n, 43);
+    hard::Out oa = hard::solve(a.get(), w, 16), ow = hard::solve(whole.get(), w, 16);
+    REQUIRE(oa.status == GPTAQ_OK);
+    CHECK(oa.codes == ow.codes);
+    CHECK(oa.dequant == ow.dequant);
+  }
+}

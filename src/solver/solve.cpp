@@ -36,6 +36,7 @@ void factorize(gptaq_ctx &ctx) {
   if (ctx.stats.tokens <= 0.0)
     fail(GPTAQ_ERR_NO_DATA, "no calibration tokens: call gptaq_add_batch before gptaq_solve");
   Factor f;
+  be.stats_finish(ctx.stats, n);
   const float norm = static_cast<float>(2.0 / ctx.stats.tokens);
 
   // H = (2/N) sum x x^T; dead columns get H[j][j] = 1.
@@ -107,6 +108,7 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   const int32_t g = c.group_size;  // -1: one group per row
   const int64_t G = groups_of(n, g);
   QuantSpec spec = make_spec(c);
+  be.stats_finish(ctx.stats, n);  // GPTQT's Hessian objective reads xx too
 
   out.factor_reused = false;
   if (!rtn) {
