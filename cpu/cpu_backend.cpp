@@ -110,32 +110,32 @@ void sweep_tile(const QuantSpec &spec, const SweepBlock &b, int64_t r0, int64_t 
     uint8_t *ci = ct + i * R;
     const float d = b.feedback ? b.u[j * b.cols + j] : 1.0f;
     const float dd = d * d;
-    if (uniform) {
-      // The uniform grid without calls or branches, so the rows run in SIMD lanes.
+    // quantize(rr, x, code) -> the dequantized value. The rest of the column's work is
+    // the same for every quantizer; d = 1 for RTN, whose E is never read.
+    auto column = [&](auto quantize) {
 #pragma GCC ivdep
       for (int64_t rr = 0; rr < R; ++rr) {
         const float x = wi[rr];
+        const float q = quantize(rr, x, ci + rr);
+        const float e = (x - q) / d;
+        row_loss[rr] += static_cast<double>((x - q) * (x - q) / dd);
+        ev[rr] = e;
+        xv[rr] = x;
+        ei[rr] = e;
+        wi[rr] = q;
+      }
+    };
+    if (uniform) {
+      // The uniform grid without calls or branches, so the rows run in SIMD lanes.
+      column([&](int64_t rr, float x, uint8_t *code) {
         const float c = uq_code(x, sc[rr], zr[rr], maxq);
-        const float q = uq_dequant(c, sc[rr], zr[rr]);
-        ci[rr] = static_cast<uint8_t>(c);
-        const float e = (x - q) / d;  // d = 1 for RTN, whose E is never read
-        row_loss[rr] += static_cast<double>((x - q) * (x - q) / dd);
-        ev[rr] = e;
-        xv[rr] = x;
-        ei[rr] = e;
-        wi[rr] = q;
-      }
+        *code = static_cast<uint8_t>(c);
+        return uq_dequant(c, sc[rr], zr[rr]);
+      });
     } else {
-      for (int64_t rr = 0; rr < R; ++rr) {
-        const float x = wi[rr];
-        const float q = q_quantize(spec, x, sc[rr], zr[rr], ci + rr);
-        const float e = b.feedback ? (x - q) / d : 0.0f;
-        row_loss[rr] += static_cast<double>((x - q) * (x - q) / dd);
-        ev[rr] = e;
-        xv[rr] = x;
-        ei[rr] = e;
-        wi[rr] = q;
-      }
+      column([&](int64_t rr, float x, uint8_t *code) {
+        return q_quantize(spec, x, sc[rr], zr[rr], code);
+      });
     }
     if (!b.feedback) continue;
     const float *urow = b.u + j * b.cols + b.i1;
@@ -273,19 +273,17 @@ class CpuBackend final : public Backend {
         sgemm_("N", "T", &ni, &ni, &k, &one, q, &ni, d, &ni, &one, s.dx, &ni);
       }
       // Column ranges per thread; each column sums its tokens in order.
-      const float *qq = q;
-      const int tx = parallel_threads(n, threads_, 256);
-      parallel_for(n, tx, [&](int, int64_t j0, int64_t j1) {
+      parallel_for(n, parallel_threads(n, threads_, 256), [&](int, int64_t j0, int64_t j1) {
         for (int64_t t = 0; t < rows; ++t) {
-          const float *row = qq + t * n;
+          const float *row = q + t * n;
           for (int64_t j = j0; j < j1; ++j) s.xsum[j] += row[j];
         }
       });
       counted += rows;
     }
-    // Mirror the col-major upper triangle (row-major lower) into the other half so the
-    // buffer is a full symmetric matrix for every reader.
-    s.upper_stale = true;  // mirrored once, by stats_finish, before anything reads it
+    // Only the col-major upper triangle (row-major lower) was updated: stats_finish
+    // mirrors it once, before anything reads the full matrix.
+    s.upper_stale = true;
     s.tokens += static_cast<double>(counted);
     return counted;
   }

@@ -257,16 +257,13 @@ int32_t gptaq_stats_commit(gptaq_ctx *ctx) {
     Backend &be = *ctx->be;
     const int64_t n = ctx->n;
     const size_t nn = mat_elems(*ctx);
-    // Mirror the row-major lower triangle of xx into the upper one.
-    std::vector<float> stage;
-    float *xx = ctx->stats.xx;
-    if (!on_host(be)) {
-      stage.resize(nn);
-      be.download(stage.data(), xx, nn * sizeof(float));
-      xx = stage.data();
-    }
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t c = 0; c < r; ++c) xx[c * n + r] = xx[r * n + c];
+    // The row-major lower triangle of xx is authoritative: mirror it into the upper one
+    // with the backend's own mechanism, then check the result where it can be read.
+    ctx->stats.upper_stale = true;
+    be.stats_finish(ctx->stats, n);
+    std::vector<unsigned char> keep;
+    const float *xx =
+        static_cast<const float *>(host_view(be, ctx->stats.xx, nn * sizeof(float), keep));
     for (size_t i = 0; i < nn; ++i)
       if (!std::isfinite(xx[i]))
         fail(GPTAQ_ERR_NON_FINITE, "xx[%zu][%zu] is not finite after the in-place update",
@@ -276,8 +273,6 @@ int32_t gptaq_stats_commit(gptaq_ctx *ctx) {
         fail(GPTAQ_ERR_FORMAT, "xx[%lld][%lld] = %g is negative: not a sum of squares",
              static_cast<long long>(j), static_cast<long long>(j),
              static_cast<double>(xx[j * n + j]));
-    if (!on_host(be)) be.upload(ctx->stats.xx, stage.data(), nn * sizeof(float));
-    ctx->stats.upper_stale = false;
     if (ctx->stats.dx) {
       size_t base = 0;
       for_each_chunk(be, ctx->stats.dx, nn * sizeof(float), [&](const void *p, size_t len) {

@@ -36,7 +36,6 @@ void factorize(gptaq_ctx &ctx) {
   if (ctx.stats.tokens <= 0.0)
     fail(GPTAQ_ERR_NO_DATA, "no calibration tokens: call gptaq_add_batch before gptaq_solve");
   Factor f;
-  be.stats_finish(ctx.stats, n);
   const float norm = static_cast<float>(2.0 / ctx.stats.tokens);
 
   // H = (2/N) sum x x^T; dead columns get H[j][j] = 1.
@@ -108,7 +107,7 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   const int32_t g = c.group_size;  // -1: one group per row
   const int64_t G = groups_of(n, g);
   QuantSpec spec = make_spec(c);
-  be.stats_finish(ctx.stats, n);  // GPTQT's Hessian objective reads xx too
+  be.stats_finish(ctx.stats, n);  // factorize and GPTQT's Hessian objective read xx
 
   out.factor_reused = false;
   if (!rtn) {
@@ -163,14 +162,13 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   // A group whose parameters are found from current values must not straddle a
   // super-block (its columns after the super-block would miss updates), so S is a
   // multiple of lcm(B, group size); where that is too large, one level it is.
+  const bool dynamic = g > 0 && !static_groups;
   int64_t S = B;
   if (!rtn) {
     const int64_t cap = std::min<int64_t>(
         4 * B, (n * n) / std::max<int64_t>(1, (f.p ? 2 : 1) * m));
-    const bool dynamic = g > 0 && !static_groups;
     const int64_t unit = dynamic ? std::lcm<int64_t>(B, g) : B;
     if (unit <= cap) S = std::min<int64_t>(cap / unit * unit, n);
-    if (S < B) S = B;
   }
   const bool two_level = S > B && S < n;
   DevBuf es, qs;
@@ -181,29 +179,30 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   const float *u = rtn ? nullptr : f.u.as<float>();
   const float *p = (!rtn && f.p) ? f.p.as<float>() : nullptr;
   double loss = 0.0;
+  SweepBlock sb;
+  sb.w = w.as<float>();
+  sb.rows = m;
+  sb.cols = n;
+  sb.ldw = n;
+  sb.u = u;
+  sb.p = p;
+  sb.err = err.as<float>();
+  sb.qblk = qblk.as<float>();
+  sb.codes = codes.as<uint8_t>();
+  sb.params = params.as<float>();
+  sb.n_groups = G;
+  sb.group_size = g;
+  sb.dynamic = dynamic;
+  sb.group_of = group_dev.as<int32_t>();
+  sb.feedback = rtn ? 0 : 1;
+  sb.loss = &loss;
   for (int64_t s1 = 0; s1 < n; s1 += S) {
     const int64_t s2 = std::min(n, s1 + S), sw = s2 - s1;
+    const bool stage = two_level && s2 < n;  // E (and Q) kept for the product after s2
     for (int64_t i1 = s1; i1 < s2; i1 += B) {
       const int64_t i2 = std::min(s2, i1 + B), bw = i2 - i1;
-      SweepBlock sb;
-      sb.w = w.as<float>();
-      sb.rows = m;
-      sb.cols = n;
-      sb.ldw = n;
       sb.i1 = i1;
       sb.i2 = i2;
-      sb.u = u;
-      sb.p = p;
-      sb.err = err.as<float>();
-      sb.qblk = qblk.as<float>();
-      sb.codes = codes.as<uint8_t>();
-      sb.params = params.as<float>();
-      sb.n_groups = G;
-      sb.group_size = g;
-      sb.dynamic = g > 0 && !static_groups;
-      sb.group_of = group_dev.as<int32_t>();
-      sb.feedback = rtn ? 0 : 1;
-      sb.loss = &loss;
       be.sweep_block(spec, sb);
       if (rtn) continue;
       // W[:, i2:end] -= E U[i1:i2, i2:end]  -  Q1 P[i1:i2, i2:end], end = s2 (two levels)
@@ -215,7 +214,7 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
           be.gemm(false, false, m, end - i2, bw, 1.0f, qblk.as<float>(), bw, p + i1 * n + i2,
                   n, 1.0f, w.as<float>() + i2, n);
       }
-      if (two_level && s2 < n) {
+      if (stage) {
         be.copy2d(es.as<float>() + (i1 - s1), sizeof(float) * S, err.get(), sizeof(float) * bw,
                   sizeof(float) * bw, m);
         if (p)
@@ -223,7 +222,7 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
                     sizeof(float) * bw, sizeof(float) * bw, m);
       }
     }
-    if (two_level && s2 < n) {
+    if (stage) {
       be.gemm(false, false, m, n - s2, sw, -1.0f, es.as<float>(), S, u + s1 * n + s2, n, 1.0f,
               w.as<float>() + s2, n);
       if (p)
