@@ -15,6 +15,7 @@
 #include "blas.h"
 #include "error.h"
 #include "half.h"
+#include "inplace_convert.h"
 #include "parallel.h"
 
 namespace gptaq {
@@ -298,7 +299,7 @@ class CpuBackend final : public Backend {
     sgemm_(tb ? "T" : "N", ta ? "T" : "N", &ni, &mi, &ki, &alpha, b, &lb, a, &la, &beta, c, &lc);
   }
 
-  bool inverse_upper_factor(float *h, int64_t n) override {
+  bool inverse_upper_factor(float *h, int64_t n, float *spare) override {
     const int ni = to_int(n, "columns");
     // U = J L^-1 J where J H J = L L^T (J reverses indices): one Cholesky and one
     // triangular inverse (2/3 n^3) instead of the reference's three factorizations.
@@ -308,27 +309,51 @@ class CpuBackend final : public Backend {
     // the conversions.
     const int64_t nn = n * n;
     std::vector<double> a;
-    try {
-      a.resize(static_cast<size_t>(nn));
-    } catch (const std::bad_alloc &) {
-      fail(GPTAQ_ERR_OUT_OF_MEMORY,
-           "cannot allocate the %lld-byte float64 factorization workspace",
-           static_cast<long long>(nn * 8));
+    double *ad = nullptr;
+    const bool in_place = spare != nullptr && spare == h + nn;
+    if (in_place) {
+      // The float64 matrix fills h and spare: H reversed into spare, then widened over
+      // the whole buffer in phases, each phase on all threads.
+      parallel_elems(nn, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) spare[i] = h[nn - 1 - i];
+      });
+      ad = reinterpret_cast<double *>(h);
+      widen_in_place_phases(nn, [&](int64_t b, int64_t e) {
+        parallel_elems(e - b, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = b + i0; i < b + i1; ++i) ad[i] = static_cast<double>(spare[i]);
+        });
+      });
+    } else {
+      try {
+        a.resize(static_cast<size_t>(nn));
+      } catch (const std::bad_alloc &) {
+        fail(GPTAQ_ERR_OUT_OF_MEMORY,
+             "cannot allocate the %lld-byte float64 factorization workspace",
+             static_cast<long long>(nn * 8));
+      }
+      ad = a.data();
+      parallel_elems(nn, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) ad[i] = h[nn - 1 - i];
+      });
     }
-    double *ad = a.data();
-    parallel_elems(nn, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) ad[i] = h[nn - 1 - i];
-    });
     int info = 0;
     // Row-major lower == col-major upper: dpotrf('U') gives H' = Uc^T Uc, and the
     // col-major upper inverse is the row-major lower L^-1.
-    dpotrf_("U", &ni, a.data(), &ni, &info);
+    dpotrf_("U", &ni, ad, &ni, &info);
     if (info != 0) return false;
     // The triangular inverse in fp32: its error grows with cond(L) = sqrt(cond(H)), not
     // with cond(H) like the Cholesky's, and it is half the factorization's time.
-    parallel_elems(nn, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) h[i] = static_cast<float>(ad[i]);
-    });
+    if (in_place) {
+      narrow_in_place_phases(nn, [&](int64_t b, int64_t e) {
+        parallel_elems(e - b, [&](int64_t i0, int64_t i1) {
+          for (int64_t i = b + i0; i < b + i1; ++i) h[i] = static_cast<float>(ad[i]);
+        });
+      });
+    } else {
+      parallel_elems(nn, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) h[i] = static_cast<float>(ad[i]);
+      });
+    }
     strtri_("U", "N", &ni, h, &ni, &info);
     if (info != 0) return false;
     parallel_elems(nn / 2, [&](int64_t i0, int64_t i1) {

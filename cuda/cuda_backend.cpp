@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "error.h"
+#include "inplace_convert.h"
 #include "kernels.h"
 
 namespace gptaq {
@@ -373,16 +374,28 @@ class CudaBackend final : public Backend {
             "cublasSgemm");
   }
 
-  bool inverse_upper_factor(float *h, int64_t n) override {
+  bool inverse_upper_factor(float *h, int64_t n, float *spare) override {
     DeviceGuard g(dev_);
     // As the CPU backend: U = J L^-1 J where J H J = L L^T (J reverses indices), i.e.
     // reverse, potrf, trtri, reverse back (2/3 n^3 instead of three factorizations), in
     // float64 like the CPU (fp32 factorizations of ill-conditioned Hessians flip codes
-    // downstream); the reversals are folded into the float<->double conversions.
+    // downstream); the reversals are folded into the float<->double conversions, or,
+    // when the caller lends spare, done in fp32 around in-place conversions.
     const int64_t nn = n * n;
-    DPtr a = dalloc(sizeof(double) * static_cast<size_t>(nn));
-    double *ad = static_cast<double *>(a.get());
-    ck(cuda::launch_reverse_to_f64(ad, h, nn, stream_), "the conversion kernel");
+    const bool in_place = spare != nullptr && spare == h + nn;
+    DPtr a;
+    double *ad = nullptr;
+    if (in_place) {
+      ad = reinterpret_cast<double *>(h);
+      ck(cuda::launch_reverse_copy(spare, h, nn, stream_), "the copy kernel");
+      widen_in_place_phases(nn, [&](int64_t b, int64_t e) {
+        ck(cuda::launch_to_f64(ad + b, spare + b, e - b, stream_), "the conversion kernel");
+      });
+    } else {
+      a = dalloc(sizeof(double) * static_cast<size_t>(nn));
+      ad = static_cast<double *>(a.get());
+      ck(cuda::launch_reverse_to_f64(ad, h, nn, stream_), "the conversion kernel");
+    }
     size_t dws = 0, hws = 0, dws2 = 0, hws2 = 0;
     ck_solver(cusolverDnXpotrf_bufferSize(solver_, sparams_, CUBLAS_FILL_MODE_UPPER, n,
                                           CUDA_R_64F, ad, n, CUDA_R_64F, &dws, &hws),
@@ -402,7 +415,14 @@ class CudaBackend final : public Backend {
                                &dsc_->info),
               "cusolverDnXtrtri");
     if (read_scalars().info != 0) return false;  // singular factor
-    ck(cuda::launch_reverse_to_f32(h, ad, nn, stream_), "the conversion kernel");
+    if (in_place) {
+      narrow_in_place_phases(nn, [&](int64_t b, int64_t e) {
+        ck(cuda::launch_to_f32(h + b, ad + b, e - b, stream_), "the conversion kernel");
+      });
+      ck(cuda::launch_reverse_in_place(h, nn, stream_), "the reversal kernel");
+    } else {
+      ck(cuda::launch_reverse_to_f32(h, ad, nn, stream_), "the conversion kernel");
+    }
     ck(cuda::launch_zero_lower(h, n, 0, stream_), "the triangle kernel");
     ck(cudaMemsetAsync(&dsc_->flag, 0, sizeof(int), stream_), "cudaMemsetAsync");
     ck(cuda::launch_check_diag(h, n, &dsc_->flag, stream_), "the diagonal check kernel");

@@ -110,6 +110,19 @@ __global__ void k_reverse_convert(To *to, const From *from, int64_t count) {
     to[i] = static_cast<To>(from[count - 1 - i]);
 }
 
+template <class To, class From>
+__global__ void k_convert(To *to, const From *from, int64_t count) {
+  for (int64_t i = gtid(); i < count; i += gstride()) to[i] = static_cast<To>(from[i]);
+}
+
+__global__ void k_reverse_in_place(float *a, int64_t count) {
+  for (int64_t i = gtid(); i < count / 2; i += gstride()) {
+    const float t = a[i];
+    a[i] = a[count - 1 - i];
+    a[count - 1 - i] = t;
+  }
+}
+
 __global__ void k_zero_lower(float *a, int64_t n, int inclusive) {
   for (int64_t r = blockIdx.y; r < n; r += gridDim.y) {
     const int64_t end = r + inclusive < n ? r + inclusive : n;
@@ -311,6 +324,26 @@ cudaError_t launch_reverse_to_f64(double *to, const float *from, int64_t count, 
 
 cudaError_t launch_reverse_to_f32(float *to, const double *from, int64_t count, cudaStream_t s) {
   k_reverse_convert<float, double><<<grid_1d(count), kThreads, 0, s>>>(to, from, count);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_reverse_copy(float *to, const float *from, int64_t count, cudaStream_t s) {
+  k_reverse_convert<float, float><<<grid_1d(count), kThreads, 0, s>>>(to, from, count);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_reverse_in_place(float *a, int64_t count, cudaStream_t s) {
+  k_reverse_in_place<<<grid_1d(count / 2), kThreads, 0, s>>>(a, count);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_to_f64(double *to, const float *from, int64_t count, cudaStream_t s) {
+  k_convert<double, float><<<grid_1d(count), kThreads, 0, s>>>(to, from, count);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_to_f32(float *to, const double *from, int64_t count, cudaStream_t s) {
+  k_convert<float, double><<<grid_1d(count), kThreads, 0, s>>>(to, from, count);
   return cudaGetLastError();
 }
 

@@ -40,6 +40,16 @@ cudaError_t launch_mirror_lower(float *a, int64_t n, cudaStream_t stream);
 cudaError_t launch_reverse_to_f64(double *to, const float *from, int64_t count, cudaStream_t stream);
 cudaError_t launch_reverse_to_f32(float *to, const double *from, int64_t count, cudaStream_t stream);
 
+// to[i] = from[count - 1 - i] (to and from do not overlap); a reversed in place.
+cudaError_t launch_reverse_copy(float *to, const float *from, int64_t count, cudaStream_t stream);
+cudaError_t launch_reverse_in_place(float *a, int64_t count, cudaStream_t stream);
+
+// to[i] = from[i], converting between float and double. For one phase of
+// widen_in_place_phases / narrow_in_place_phases (src/inplace_convert.h), whose element
+// ranges do not overlap within a phase; the stream orders the phases.
+cudaError_t launch_to_f64(double *to, const float *from, int64_t count, cudaStream_t stream);
+cudaError_t launch_to_f32(float *to, const double *from, int64_t count, cudaStream_t stream);
+
 // n x n (ld n): a[r][c] = 0 for c < r (inclusive = 0) or c <= r (inclusive = 1).
 cudaError_t launch_zero_lower(float *a, int64_t n, int inclusive, cudaStream_t stream);
 

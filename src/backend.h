@@ -85,8 +85,11 @@ class Backend {
   // upper-triangular U with H^-1 = U^T U (zeros below the diagonal). Returns false, with
   // H's content unspecified, when H is not positive definite. Implementations should
   // factor in float64 (the CPU does): fp32 factorizations of ill-conditioned Hessians
-  // flip codes downstream. A float64 workspace of n^2 doubles is the expected transient.
-  virtual bool inverse_upper_factor(float *h, int64_t n) = 0;
+  // flip codes downstream. The float64 matrix needs n^2 doubles: spare is either null
+  // (the backend allocates them for the call) or h + n^2, n^2 floats directly after h
+  // that the caller lends, with unspecified content on return, so that h and spare
+  // together hold the float64 matrix and the factorization costs no memory beyond them.
+  virtual bool inverse_upper_factor(float *h, int64_t n, float *spare) = 0;
 
   // GPTAQ: d <- alpha * triu_strict(d * U^T) * U in place (n x n, U upper).
   virtual void asym_term(float *d, const float *u, int64_t n, float alpha) = 0;

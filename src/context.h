@@ -54,8 +54,9 @@ class DevBuf {
 // added or the configuration changes what it depends on.
 struct Factor {
   bool valid = false;
-  DevBuf u;                   // n x n, upper factor of the damped, permuted H^-1
-  DevBuf p;                   // n x n, GPTAQ's P (empty for GPTQ)
+  DevBuf mem;                 // u and p, one allocation
+  float *u = nullptr;         // n x n, upper factor of the damped, permuted H^-1
+  float *p = nullptr;         // n x n, GPTAQ's P, directly after u (null for GPTQ)
   std::vector<int64_t> perm;  // act-order permutation (identity when off)
   std::vector<int64_t> dead;  // dead columns (original indices)
   float damp_used = 0.0f;

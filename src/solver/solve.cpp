@@ -63,13 +63,18 @@ void factorize(gptaq_ctx &ctx) {
     be.set_diag_at(h, n, f.dead.data(), static_cast<int64_t>(f.dead.size()), 1.0f);
     if (permuted) be.permute_sym(h, h, n, f.perm.data());
   };
-  f.u = DevBuf(&be, mat);
+  // GPTAQ allocates U and P together: P's half lends the factorization the room for its
+  // float64 matrix, so a GPTAQ solve peaks at the statistics plus U and P (4 n^2).
+  const bool cross = ctx.wants_cross();
+  f.mem = DevBuf(&be, cross ? 2 * mat : mat);
+  f.u = f.mem.as<float>();
+  float *spare = cross ? f.u + n * n : nullptr;
   bool ok = false;
   float damp = c.damp_percent;
   for (int32_t attempt = 0; attempt <= c.damp_retries; ++attempt) {
-    build_h(f.u.as<float>());
-    be.add_diag(f.u.as<float>(), n, n, static_cast<float>(damp * mean_diag));
-    if (be.inverse_upper_factor(f.u.as<float>(), n)) {
+    build_h(f.u);
+    be.add_diag(f.u, n, n, static_cast<float>(damp * mean_diag));
+    if (be.inverse_upper_factor(f.u, n, spare)) {
       ok = true;
       f.retries = attempt;
       break;
@@ -83,13 +88,13 @@ void factorize(gptaq_ctx &ctx) {
          static_cast<long long>(n), static_cast<double>(damp), c.damp_retries);
   f.damp_used = damp;
 
-  if (ctx.wants_cross()) {
+  if (cross) {
     // P = alpha * triu_strict(dXXT U^T) U with dXXT[:, dead] = 0, permuted like H.
-    f.p = DevBuf(&be, mat);
-    be.scale_copy(f.p.as<float>(), ctx.stats.dx, n * n, norm);
-    be.zero_cols(f.p.as<float>(), n, n, f.dead.data(), static_cast<int64_t>(f.dead.size()));
-    if (permuted) be.permute_sym(f.p.as<float>(), f.p.as<float>(), n, f.perm.data());
-    be.asym_term(f.p.as<float>(), f.u.as<float>(), n, c.alpha);
+    f.p = spare;
+    be.scale_copy(f.p, ctx.stats.dx, n * n, norm);
+    be.zero_cols(f.p, n, n, f.dead.data(), static_cast<int64_t>(f.dead.size()));
+    if (permuted) be.permute_sym(f.p, f.p, n, f.perm.data());
+    be.asym_term(f.p, f.u, n, c.alpha);
   }
   f.valid = true;
   ctx.factor = std::move(f);
@@ -176,8 +181,8 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
     es = DevBuf(&be, sizeof(float) * static_cast<size_t>(m * S));
     if (f.p) qs = DevBuf(&be, sizeof(float) * static_cast<size_t>(m * S));
   }
-  const float *u = rtn ? nullptr : f.u.as<float>();
-  const float *p = (!rtn && f.p) ? f.p.as<float>() : nullptr;
+  const float *u = rtn ? nullptr : f.u;
+  const float *p = rtn ? nullptr : f.p;
   double loss = 0.0;
   SweepBlock sb;
   sb.w = w.as<float>();
