@@ -162,13 +162,11 @@ void sweep_tile(const QuantSpec &spec, const SweepBlock &b, int64_t r0, int64_t 
   for (int64_t rr = 0; rr < R; ++rr) {
     const int64_t r = r0 + rr;
     float *wr = b.w + r * b.ldw + b.i1;
-    float *qr = b.qblk + r * B;
     float *er = b.err + r * B;
     uint8_t *cr = b.codes + r * b.cols + b.i1;
     for (int64_t i = 0; i < B; ++i) {
       const float q = wt[i * R + rr];
       wr[i] = q;
-      qr[i] = q;
       er[i] = et[i * R + rr];
       cr[i] = ct[i * R + rr];
     }

@@ -521,7 +521,6 @@ class CudaBackend final : public Backend {
     a.u = b.u;
     a.p = b.p;
     a.err = b.err;
-    a.qblk = b.qblk;
     a.codes = b.codes;
     a.params = b.params;
     a.n_groups = b.n_groups;

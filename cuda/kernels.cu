@@ -265,7 +265,6 @@ __global__ void k_sweep(QuantSpec spec, SweepArgs a, int R) {
     const int64_t row = row0 + r;
     const float v = w1[r * ld + c];
     a.w[row * a.ldw + a.i1 + c] = v;
-    a.qblk[row * B + c] = v;
     a.err[row * B + c] = es[r * ld + c];
     a.codes[row * a.cols + a.i1 + c] = cs[r * ldc + c];
   }

@@ -91,7 +91,6 @@ struct SweepArgs {
   const float *u;
   const float *p;
   float *err;
-  float *qblk;
   uint8_t *codes;
   float *params;
   int64_t n_groups;

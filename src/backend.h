@@ -32,13 +32,13 @@ struct StatsBuffers {
 
 // Everything one in-block sweep needs (ALGORITHMS.md §3), in backend memory.
 struct SweepBlock {
-  float *w;            // rows x ldw, permuted working weight; columns [i1, i2) updated
+  float *w;            // rows x ldw, permuted working weight; columns [i1, i2) end up
+                       // holding the quantized (dequantized) block Q1
   int64_t rows, cols, ldw;
   int64_t i1, i2;      // block columns
   const float *u;      // n x n upper factor U of H^-1, ld = cols
   const float *p;      // n x n GPTAQ P (strictly upper), ld = cols; null for GPTQ
   float *err;          // rows x (i2 - i1) out: E
-  float *qblk;         // rows x (i2 - i1) out: quantized (dequantized) block Q1
   uint8_t *codes;      // rows x cols out, in permuted column order
   float *params;       // rows x n_groups x 2 quantizer params (in/out)
   int64_t n_groups;
@@ -76,7 +76,8 @@ class Backend {
                             int64_t tokens, gptaq_dtype dtype, const uint8_t *mask) = 0;
 
   // ---- dense linear algebra (row-major) ----
-  // C = alpha * op(A) * op(B) + beta * C.
+  // C = alpha * op(A) * op(B) + beta * C. A may lie in the same array as C (the solver
+  // reads finished columns of W while updating later ones) but shares no element with it.
   virtual void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                     float *c, int64_t ldc) = 0;

@@ -158,29 +158,25 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   const int64_t B = std::min<int64_t>(c.block_size, n);
   DevBuf codes(&be, static_cast<size_t>(m * n));
   DevBuf err(&be, sizeof(float) * static_cast<size_t>(m * B));
-  DevBuf qblk(&be, sizeof(float) * static_cast<size_t>(m * B));
   // Two levels of lazy updates (ALGORITHMS.md §3 is the one-level special case, and the
   // sums are the same): after each block only the columns of its super-block of S
   // columns are updated; the columns after the super-block get one product with K = S
-  // from the super-block's E (and Q for GPTAQ), which BLAS runs closer to its peak than
-  // K = B slices. S is up to 4 blocks, and keeps the E/Q copies within one column^2.
+  // from the super-block's E (and, for GPTAQ, its Q: the super-block's own, finished
+  // columns of W), which BLAS runs closer to its peak than K = B slices. S is up to 4
+  // blocks, and keeps the copy of E within one column^2.
   // A group whose parameters are found from current values must not straddle a
   // super-block (its columns after the super-block would miss updates), so S is a
   // multiple of lcm(B, group size); where that is too large, one level it is.
   const bool dynamic = g > 0 && !static_groups;
   int64_t S = B;
   if (!rtn) {
-    const int64_t cap = std::min<int64_t>(
-        4 * B, (n * n) / std::max<int64_t>(1, (f.p ? 2 : 1) * m));
+    const int64_t cap = std::min<int64_t>(4 * B, (n * n) / std::max<int64_t>(1, m));
     const int64_t unit = dynamic ? std::lcm<int64_t>(B, g) : B;
     if (unit <= cap) S = std::min<int64_t>(cap / unit * unit, n);
   }
   const bool two_level = S > B && S < n;
-  DevBuf es, qs;
-  if (two_level) {
-    es = DevBuf(&be, sizeof(float) * static_cast<size_t>(m * S));
-    if (f.p) qs = DevBuf(&be, sizeof(float) * static_cast<size_t>(m * S));
-  }
+  DevBuf es;
+  if (two_level) es = DevBuf(&be, sizeof(float) * static_cast<size_t>(m * S));
   const float *u = rtn ? nullptr : f.u;
   const float *p = rtn ? nullptr : f.p;
   double loss = 0.0;
@@ -192,7 +188,6 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   sb.u = u;
   sb.p = p;
   sb.err = err.as<float>();
-  sb.qblk = qblk.as<float>();
   sb.codes = codes.as<uint8_t>();
   sb.params = params.as<float>();
   sb.n_groups = G;
@@ -215,24 +210,20 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
       if (i2 < end) {
         be.gemm(false, false, m, end - i2, bw, -1.0f, err.as<float>(), bw, u + i1 * n + i2, n,
                 1.0f, w.as<float>() + i2, n);
-        if (p)
-          be.gemm(false, false, m, end - i2, bw, 1.0f, qblk.as<float>(), bw, p + i1 * n + i2,
+        if (p)  // Q1 is the block's own columns of W (disjoint from the columns updated)
+          be.gemm(false, false, m, end - i2, bw, 1.0f, w.as<float>() + i1, n, p + i1 * n + i2,
                   n, 1.0f, w.as<float>() + i2, n);
       }
-      if (stage) {
+      if (stage)
         be.copy2d(es.as<float>() + (i1 - s1), sizeof(float) * S, err.get(), sizeof(float) * bw,
                   sizeof(float) * bw, m);
-        if (p)
-          be.copy2d(qs.as<float>() + (i1 - s1), sizeof(float) * S, qblk.get(),
-                    sizeof(float) * bw, sizeof(float) * bw, m);
-      }
     }
     if (stage) {
       be.gemm(false, false, m, n - s2, sw, -1.0f, es.as<float>(), S, u + s1 * n + s2, n, 1.0f,
               w.as<float>() + s2, n);
       if (p)
-        be.gemm(false, false, m, n - s2, sw, 1.0f, qs.as<float>(), S, p + s1 * n + s2, n, 1.0f,
-                w.as<float>() + s2, n);
+        be.gemm(false, false, m, n - s2, sw, 1.0f, w.as<float>() + s1, n, p + s1 * n + s2, n,
+                1.0f, w.as<float>() + s2, n);
     }
   }
   // Hostile inputs (e.g. a huge GPTAQ alpha, or weights near the fp32 limit) can make
