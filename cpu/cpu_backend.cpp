@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <vector>
 
@@ -306,7 +307,7 @@ class CpuBackend final : public Backend {
     // row-major n x n matrix in both indices is reversing its n^2 elements, folded into
     // the conversions.
     const int64_t nn = n * n;
-    std::vector<double> a;
+    std::unique_ptr<double[]> a;  // not zero-filled: every element is written first
     double *ad = nullptr;
     const bool in_place = spare != nullptr && spare == h + nn;
     if (in_place) {
@@ -323,13 +324,13 @@ class CpuBackend final : public Backend {
       });
     } else {
       try {
-        a.resize(static_cast<size_t>(nn));
+        a.reset(new double[static_cast<size_t>(nn)]);
       } catch (const std::bad_alloc &) {
         fail(GPTAQ_ERR_OUT_OF_MEMORY,
              "cannot allocate the %lld-byte float64 factorization workspace",
              static_cast<long long>(nn * 8));
       }
-      ad = a.data();
+      ad = a.get();
       parallel_elems(nn, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) ad[i] = h[nn - 1 - i];
       });
@@ -411,7 +412,16 @@ class CpuBackend final : public Backend {
   }
 
   void permute_sym(float *out, const float *in, int64_t n, const int64_t *perm) override {
-    if (out != in) std::memcpy(out, in, sizeof(float) * n * n);
+    if (out != in) {  // one gather pass, rows over the threads
+      parallel_rows(n, [&](int, int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const float *src = in + perm[r] * n;
+          float *dst = out + r * n;
+          for (int64_t j = 0; j < n; ++j) dst[j] = src[perm[j]];
+        }
+      });
+      return;
+    }
     permute_cols(out, out, n, n, perm);
     permute_rows_inplace(out, n, n, perm);
   }

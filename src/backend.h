@@ -101,7 +101,8 @@ class Backend {
   virtual void add_diag(float *a, int64_t n, int64_t lda, float value) = 0;
   // Read the diagonal of an n x n matrix into host memory.
   virtual void get_diag(const float *a, int64_t n, int64_t lda, float *host_out) = 0;
-  // Symmetric permutation out = A[perm][:, perm]; out != in. perm in host memory.
+  // Symmetric permutation out = A[perm][:, perm]; perm in host memory. out may equal in
+  // (then it runs in place, with more passes).
   virtual void permute_sym(float *out, const float *in, int64_t n, const int64_t *perm) = 0;
   // Row-and-column permutation of a non-symmetric matrix (same as permute_sym).
   // Column gather: out[:, j] = in[:, perm[j]] for rows x n matrices.

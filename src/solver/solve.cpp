@@ -58,10 +58,26 @@ void factorize(gptaq_ctx &ctx) {
 
   // H is rebuilt from the statistics for every attempt: a retry costs O(n^2) and no
   // undamped copy is kept, so a solve holds at most U and P beside the statistics.
+  // Permuted, the matrices are gathered straight from the statistics and scaled in place,
+  // so the dead columns are addressed by their permuted positions.
+  std::vector<int64_t> dead_at = f.dead;
+  if (permuted) {
+    std::vector<int64_t> pos(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) pos[f.perm[k]] = k;
+    for (int64_t &j : dead_at) j = pos[j];
+  }
+  const int64_t n_dead = static_cast<int64_t>(dead_at.size());
+  auto from_stats = [&](float *out, const float *stat) {
+    if (permuted) {
+      be.permute_sym(out, stat, n, f.perm.data());
+      be.scale_copy(out, out, n * n, norm);
+    } else {
+      be.scale_copy(out, stat, n * n, norm);
+    }
+  };
   auto build_h = [&](float *h) {
-    be.scale_copy(h, ctx.stats.xx, n * n, norm);
-    be.set_diag_at(h, n, f.dead.data(), static_cast<int64_t>(f.dead.size()), 1.0f);
-    if (permuted) be.permute_sym(h, h, n, f.perm.data());
+    from_stats(h, ctx.stats.xx);
+    be.set_diag_at(h, n, dead_at.data(), n_dead, 1.0f);
   };
   // GPTAQ allocates U and P together: P's half lends the factorization the room for its
   // float64 matrix, so a GPTAQ solve peaks at the statistics plus U and P (4 n^2).
@@ -91,9 +107,8 @@ void factorize(gptaq_ctx &ctx) {
   if (cross) {
     // P = alpha * triu_strict(dXXT U^T) U with dXXT[:, dead] = 0, permuted like H.
     f.p = spare;
-    be.scale_copy(f.p, ctx.stats.dx, n * n, norm);
-    be.zero_cols(f.p, n, n, f.dead.data(), static_cast<int64_t>(f.dead.size()));
-    if (permuted) be.permute_sym(f.p, f.p, n, f.perm.data());
+    from_stats(f.p, ctx.stats.dx);
+    be.zero_cols(f.p, n, n, dead_at.data(), n_dead);
     be.asym_term(f.p, f.u, n, c.alpha);
   }
   f.valid = true;
