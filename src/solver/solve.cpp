@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "error.h"
+#include "parallel.h"
 #include "quant/gptqt_search.h"
 
 namespace gptaq {
@@ -272,11 +273,13 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   }
   be.download(out.params, params.get(), sizeof(float) * static_cast<size_t>(m * G * 2));
   if (permuted) {
-    for (int64_t r = 0; r < m; ++r) {
-      for (int64_t j = 0; j < n; ++j) out.codes[r * n + f.perm[j]] = cp[r * n + j];
-      if (out.dequant)
-        for (int64_t j = 0; j < n; ++j) out.dequant[r * n + f.perm[j]] = wp[r * n + j];
-    }
+    parallel_for(m, parallel_threads(m, c.num_threads), [&](int, int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t j = 0; j < n; ++j) out.codes[r * n + f.perm[j]] = cp[r * n + j];
+        if (out.dequant)
+          for (int64_t j = 0; j < n; ++j) out.dequant[r * n + f.perm[j]] = wp[r * n + j];
+      }
+    });
   } else {
     std::memcpy(out.codes, cp, static_cast<size_t>(m * n));
     if (out.dequant) std::memcpy(out.dequant, wp, wbytes);
