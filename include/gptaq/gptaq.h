@@ -303,6 +303,9 @@ typedef struct gptaq_solve_info {
  * with n_groups = gptaq_num_groups(columns, group_size). RTN needs no batch and ignores
  * act_order (there is no error feedback for the order to matter). The factorization is cached on the context and
  * reused by the next solve until a batch is added or the configuration changes.
+ * Memory, in columns^2 floats beside the statistics (1 for GPTQ, 2 for GPTAQ): the
+ * cached factorization holds 1 (GPTQ) or 2 (GPTAQ); while it is computed, GPTQ needs 2
+ * more for a moment and GPTAQ none. A solve adds working copies of the weight and codes.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL pointer, context configured for
  * the binary quantizer), GPTAQ_ERR_SHAPE (columns differs from the context, rows <= 0,
  * size overflow), GPTAQ_ERR_NON_FINITE (weight has NaN/Inf, or the propagated error
