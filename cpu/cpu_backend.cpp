@@ -310,18 +310,25 @@ class CpuBackend final : public Backend {
     std::unique_ptr<double[]> a;  // not zero-filled: every element is written first
     double *ad = nullptr;
     const bool in_place = spare != nullptr && spare == h + nn;
+    // In place, the bytes that held floats come to hold doubles and back: they are written
+    // through memcpy (untyped), so no type-based alias assumption can reorder a store of
+    // one phase ahead of a load of an earlier one.
+    unsigned char *bytes = reinterpret_cast<unsigned char *>(h);
     if (in_place) {
       // The float64 matrix fills h and spare: H reversed into spare, then widened over
       // the whole buffer in phases, each phase on all threads.
       parallel_elems(nn, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) spare[i] = h[nn - 1 - i];
       });
-      ad = reinterpret_cast<double *>(h);
       widen_in_place_phases(nn, [&](int64_t b, int64_t e) {
         parallel_elems(e - b, [&](int64_t i0, int64_t i1) {
-          for (int64_t i = b + i0; i < b + i1; ++i) ad[i] = static_cast<double>(spare[i]);
+          for (int64_t i = b + i0; i < b + i1; ++i) {
+            const double v = static_cast<double>(spare[i]);
+            std::memcpy(bytes + 8 * i, &v, sizeof v);
+          }
         });
       });
+      ad = reinterpret_cast<double *>(h);  // from here on only LAPACK reads it as doubles
     } else {
       try {
         a.reset(new double[static_cast<size_t>(nn)]);
@@ -345,7 +352,12 @@ class CpuBackend final : public Backend {
     if (in_place) {
       narrow_in_place_phases(nn, [&](int64_t b, int64_t e) {
         parallel_elems(e - b, [&](int64_t i0, int64_t i1) {
-          for (int64_t i = b + i0; i < b + i1; ++i) h[i] = static_cast<float>(ad[i]);
+          for (int64_t i = b + i0; i < b + i1; ++i) {
+            double v;
+            std::memcpy(&v, bytes + 8 * i, sizeof v);
+            const float f = static_cast<float>(v);
+            std::memcpy(bytes + 4 * i, &f, sizeof f);
+          }
         });
       });
     } else {
