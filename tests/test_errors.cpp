@@ -825,6 +825,57 @@ TEST_CASE("errors: a Hessian that stays singular after all damping retries") {
   }
 }
 
+TEST_CASE("errors: finite inputs whose fp32 sums overflow make the solve GPTAQ_ERR_NON_FINITE") {
+  // 1e30 is finite and passes the batch check, but its square overflows the Hessian's
+  // fp32 sum. Every solver path that reads the statistics refuses with a clear message,
+  // writes no output, and the context works again after a reset.
+  std::vector<float> big = make_data(kTokens, kCols, 5);
+  big[3 * kCols + 2] = 1e30f;
+  struct Path {
+    const char *name;
+    int32_t method, quantizer, objective;
+  };
+  for (const Path &p : {Path{"gptq", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 0},
+                        Path{"gptaq", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 0},
+                        Path{"gptqt", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_BINARY,
+                             GPTAQ_OBJECTIVE_OUTPUT},
+                        Path{"rtn binary, Hessian objective", GPTAQ_METHOD_RTN,
+                             GPTAQ_QUANTIZER_BINARY, GPTAQ_OBJECTIVE_HESSIAN}}) {
+    CAPTURE(p.name);
+    gptaq_config cfg = base_config(p.method);
+    cfg.quantizer = p.quantizer;
+    cfg.objective = p.objective;
+    if (p.quantizer == GPTAQ_QUANTIZER_BINARY) cfg.bits = 2;
+    gptaq_ctx *ctx = nullptr;
+    REQUIRE(gptaq_ctx_create(&ctx, kCols, &cfg) == GPTAQ_OK);
+    std::vector<float> fp = make_fp(big, 7);
+    const float *xfp = p.method == GPTAQ_METHOD_GPTAQ ? fp.data() : nullptr;
+    REQUIRE(gptaq_add_batch(ctx, big.data(), xfp, kTokens, GPTAQ_DTYPE_F32) == GPTAQ_OK);
+    const std::vector<float> w = make_data(kRows, kCols, 99);
+    const int64_t G = gptaq_num_groups(kCols, cfg.group_size);
+    std::vector<uint8_t> codes(static_cast<size_t>(kRows * kCols), 0xAB);
+    std::vector<float> p1(static_cast<size_t>(kRows * G * 8), -5.0f),
+        p2(static_cast<size_t>(kRows * G), -5.0f);
+    auto run = [&] {
+      return p.quantizer == GPTAQ_QUANTIZER_BINARY
+                 ? gptaq_solve_binary(ctx, w.data(), kRows, kCols, codes.data(), p1.data(),
+                                      p2.data(), nullptr, nullptr, nullptr)
+                 : gptaq_solve(ctx, w.data(), kRows, kCols, codes.data(), p1.data(), p2.data(),
+                               nullptr, nullptr, nullptr);
+    };
+    EXPECT_CTX_ERR(ctx, run(), GPTAQ_ERR_NON_FINITE, "overflowed fp32");
+    for (uint8_t v : codes) CHECK(v == 0xAB);
+    for (float v : p2) CHECK(v == -5.0f);
+    // After a reset, ordinary inputs solve on the same context.
+    REQUIRE(gptaq_ctx_reset(ctx) == GPTAQ_OK);
+    std::vector<float> ok = make_data(kTokens, kCols, 6), okfp = make_fp(ok, 8);
+    REQUIRE(gptaq_add_batch(ctx, ok.data(), xfp ? okfp.data() : nullptr, kTokens,
+                            GPTAQ_DTYPE_F32) == GPTAQ_OK);
+    CHECK(run() == GPTAQ_OK);
+    gptaq_ctx_free(ctx);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Context settings
 // ---------------------------------------------------------------------------------------

@@ -255,7 +255,8 @@ GPTAQ_API int32_t gptaq_ctx_set_stream(gptaq_ctx *ctx, void *stream);
  * sums; any split into batches gives the same statistics to fp32 rounding. Nothing of
  * the batch is kept after the call returns. tokens == 0 is a no-op.
  * A batch with any NaN or Inf is rejected whole (GPTAQ_ERR_NON_FINITE) and the
- * statistics are unchanged.
+ * statistics are unchanged. Finite inputs so large that the fp32 sums overflow (|x|
+ * from about 1e19) are not detected here: the next solve reports GPTAQ_ERR_NON_FINITE.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx/x_q, x_fp missing for GPTAQ or
  * given for other methods, bad dtype, tokens < 0), GPTAQ_ERR_NON_FINITE,
  * GPTAQ_ERR_SHAPE (tokens * columns overflows), GPTAQ_ERR_OUT_OF_MEMORY,
@@ -308,8 +309,9 @@ typedef struct gptaq_solve_info {
  * more for a moment and GPTAQ none. A solve adds working copies of the weight and codes.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL pointer, context configured for
  * the binary quantizer), GPTAQ_ERR_SHAPE (columns differs from the context, rows <= 0,
- * size overflow), GPTAQ_ERR_NON_FINITE (weight has NaN/Inf, or the propagated error
- * overflowed, e.g. with a huge GPTAQ alpha: the outputs are then unspecified),
+ * size overflow), GPTAQ_ERR_NON_FINITE (weight has NaN/Inf, the statistics overflowed
+ * fp32, or the propagated error overflowed, e.g. with a huge GPTAQ alpha: the outputs
+ * are then unspecified),
  * GPTAQ_ERR_NO_DATA, GPTAQ_ERR_NOT_POSITIVE_DEFINITE, GPTAQ_ERR_OUT_OF_MEMORY,
  * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
 GPTAQ_API int32_t gptaq_solve(gptaq_ctx *ctx, const float *weight, int64_t rows,
@@ -337,8 +339,9 @@ GPTAQ_API int32_t gptaq_solve(gptaq_ctx *ctx, const float *weight, int64_t rows,
  * with xbar the mean of every streamed token, HESSIAN trace(dW H dW^T) (one
  * rows x columns x columns product per candidate: the costly option), WEIGHT sum dW^2
  * (used whatever the objective when no token was streamed). Ties keep the first.
- * Returns the statuses of gptaq_solve; GPTAQ_ERR_INVALID_ARGUMENT when the context is
- * configured for the uniform quantizer. */
+ * Returns the statuses of gptaq_solve (GPTAQ_ERR_NON_FINITE also when no candidate has
+ * a finite objective); GPTAQ_ERR_INVALID_ARGUMENT when the context is configured for
+ * the uniform quantizer. */
 GPTAQ_API int32_t gptaq_solve_binary(gptaq_ctx *ctx, const float *weight, int64_t rows,
                                      int64_t columns, uint8_t *codes, float *alpha,
                                      float *bias, int32_t *g_idx, float *dequant,

@@ -253,7 +253,9 @@ BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t m,
       }
     }
   if (ch.level_set < 0)
-    fail(GPTAQ_ERR_INTERNAL, "the GPTQT search found no finite objective (%d candidates)",
+    fail(GPTAQ_ERR_NON_FINITE,
+         "the GPTQT search found no finite objective among %d candidates: the weight or "
+         "the statistics are too large for fp32 products",
          static_cast<int>(ncand));
   ch.objective = objective;
   ch.value = best;

@@ -129,6 +129,19 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   const int64_t G = groups_of(n, g);
   QuantSpec spec = make_spec(c);
   be.stats_finish(ctx.stats, n);  // factorize and GPTQT's Hessian objective read xx
+  if (ctx.stats.tokens > 0.0 && (!rtn || spec.kind == QUANT_BINARY)) {
+    // Finite inputs can still overflow the fp32 sums (|x| from about 1e19 up). Every
+    // entry of H is bounded by its diagonal (Cauchy-Schwarz), so the diagonal tells.
+    std::vector<float> d(static_cast<size_t>(n));
+    be.get_diag(ctx.stats.xx, n, n, d.data());
+    for (int64_t j = 0; j < n; ++j)
+      if (!std::isfinite(d[static_cast<size_t>(j)]))
+        fail(GPTAQ_ERR_NON_FINITE,
+             "the statistics overflowed fp32 (the sum of squares of input column %lld is "
+             "not finite): the calibration inputs are too large; scale them down, "
+             "gptaq_ctx_reset and add the batches again",
+             static_cast<long long>(j));
+  }
 
   out.factor_reused = false;
   if (!rtn) {
