@@ -499,7 +499,9 @@ TEST_CASE("gptq: quantize_config.json") {
   CHECK(rd.sym == 1);
   for (const char *bad : {"{\"bits\": 5}", "{\"bits\": 4, \"quant_method\": \"awq\"}", "[1]", "{",
                           "{\"bits\": 4, \"checkpoint_format\": \"marlin\"}", "{\"group_size\": 4}",
-                          "{\"bits\": 4, \"sym\": \"yes\"}"}) {
+                          "{\"bits\": 4, \"sym\": \"yes\"}", "{\"bits\": 5.5e83}",
+                          "{\"bits\": -1e300}", "{\"bits\": 4.5}",
+                          "{\"bits\": 4, \"group_size\": 1e40}"}) {
     CAPTURE(bad);
     spit(path, bad);
     CHECK(gptaq_gptq_read_quantize_config(path.c_str(), &rd, &fmt) == GPTAQ_ERR_FORMAT);

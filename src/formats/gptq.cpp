@@ -355,7 +355,9 @@ int32_t parse_quantize_config(const std::string &text, const char *what, gptaq_c
             fmt.c_str());
   if (q->find("bits") == q->end()) fail(GPTAQ_ERR_FORMAT, "%s: has no \"bits\"", what);
   const double bits = num(*q, "bits", 4), gs = num(*q, "group_size", 128);
-  if (!supported_bits(static_cast<int32_t>(bits)) || bits != std::floor(bits))
+  // Range first: converting a double outside int's range is undefined behaviour.
+  if (!(bits >= 2 && bits <= 8) || bits != std::floor(bits) ||
+      !supported_bits(static_cast<int32_t>(bits)))
     fail(GPTAQ_ERR_FORMAT, "%s: bits %g is not 2, 3, 4 or 8", what, bits);
   if (gs != std::floor(gs) || !(gs == -1 || (gs >= 1 && gs <= 2147483647.0)))
     fail(GPTAQ_ERR_FORMAT, "%s: group_size %g is not -1 or a positive integer", what, gs);
