@@ -303,68 +303,59 @@ class CpuBackend final : public Backend {
     // U = J L^-1 J where J H J = L L^T (J reverses indices): one Cholesky and one
     // triangular inverse (2/3 n^3) instead of the reference's three factorizations.
     // The Cholesky in float64: U feeds every later column's update, and fp32
-    // factorizations of the ill-conditioned Hessians of real layers flip codes downstream. Reversing a
-    // row-major n x n matrix in both indices is reversing its n^2 elements, folded into
-    // the conversions.
+    // factorizations of the ill-conditioned Hessians of real layers flip codes
+    // downstream. Reversing a row-major n x n matrix in both indices is reversing its n^2
+    // elements. The float64 matrix fills 2 n^2 floats: h and the spare the caller lends,
+    // or a temporary buffer when it lends none.
     const int64_t nn = n * n;
-    std::unique_ptr<double[]> a;  // not zero-filled: every element is written first
-    double *ad = nullptr;
-    const bool in_place = spare != nullptr && spare == h + nn;
-    // In place, the bytes that held floats come to hold doubles and back: they are written
-    // through memcpy (untyped), so no type-based alias assumption can reorder a store of
-    // one phase ahead of a load of an earlier one.
-    unsigned char *bytes = reinterpret_cast<unsigned char *>(h);
-    if (in_place) {
-      // The float64 matrix fills h and spare: H reversed into spare, then widened over
-      // the whole buffer in phases, each phase on all threads.
-      parallel_elems(nn, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) spare[i] = h[nn - 1 - i];
-      });
-      widen_in_place_phases(nn, [&](int64_t b, int64_t e) {
-        parallel_elems(e - b, [&](int64_t i0, int64_t i1) {
-          for (int64_t i = b + i0; i < b + i1; ++i) {
-            const double v = static_cast<double>(spare[i]);
-            std::memcpy(bytes + 8 * i, &v, sizeof v);
-          }
-        });
-      });
-      ad = reinterpret_cast<double *>(h);  // from here on only LAPACK reads it as doubles
-    } else {
+    std::unique_ptr<float[]> tmp;
+    float *work = h;
+    if (spare == nullptr || spare != h + nn) {
       try {
-        a.reset(new double[static_cast<size_t>(nn)]);
+        tmp.reset(new float[static_cast<size_t>(2 * nn)]);
       } catch (const std::bad_alloc &) {
         fail(GPTAQ_ERR_OUT_OF_MEMORY,
              "cannot allocate the %lld-byte float64 factorization workspace",
              static_cast<long long>(nn * 8));
       }
-      ad = a.get();
-      parallel_elems(nn, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) ad[i] = h[nn - 1 - i];
-      });
+      work = tmp.get();
+      spare = work + nn;
     }
+    // H reversed into the second half, widened to float64 over the whole buffer, and
+    // after the Cholesky narrowed back into the first half, each conversion in phases on
+    // all threads. The bytes change type as they go, so they are written through memcpy
+    // (untyped): no type-based alias assumption can move a store of one phase ahead of a
+    // load of an earlier one.
+    unsigned char *bytes = reinterpret_cast<unsigned char *>(work);
+    parallel_elems(nn, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) spare[i] = h[nn - 1 - i];
+    });
+    widen_in_place_phases(nn, [&](int64_t b, int64_t e) {
+      parallel_elems(e - b, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = b + i0; i < b + i1; ++i) {
+          const double v = static_cast<double>(spare[i]);
+          std::memcpy(bytes + 8 * i, &v, sizeof v);
+        }
+      });
+    });
     int info = 0;
     // Row-major lower == col-major upper: dpotrf('U') gives H' = Uc^T Uc, and the
     // col-major upper inverse is the row-major lower L^-1.
-    dpotrf_("U", &ni, ad, &ni, &info);
+    dpotrf_("U", &ni, reinterpret_cast<double *>(work), &ni, &info);
     if (info != 0) return false;
+    narrow_in_place_phases(nn, [&](int64_t b, int64_t e) {
+      parallel_elems(e - b, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = b + i0; i < b + i1; ++i) {
+          double v;
+          std::memcpy(&v, bytes + 8 * i, sizeof v);
+          const float f = static_cast<float>(v);
+          std::memcpy(bytes + 4 * i, &f, sizeof f);
+        }
+      });
+    });
+    if (work != h) par_copy(h, work, sizeof(float) * static_cast<size_t>(nn));
     // The triangular inverse in fp32: its error grows with cond(L) = sqrt(cond(H)), not
     // with cond(H) like the Cholesky's, and it is half the factorization's time.
-    if (in_place) {
-      narrow_in_place_phases(nn, [&](int64_t b, int64_t e) {
-        parallel_elems(e - b, [&](int64_t i0, int64_t i1) {
-          for (int64_t i = b + i0; i < b + i1; ++i) {
-            double v;
-            std::memcpy(&v, bytes + 8 * i, sizeof v);
-            const float f = static_cast<float>(v);
-            std::memcpy(bytes + 4 * i, &f, sizeof f);
-          }
-        });
-      });
-    } else {
-      parallel_elems(nn, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) h[i] = static_cast<float>(ad[i]);
-      });
-    }
     strtri_("U", "N", &ni, h, &ni, &info);
     if (info != 0) return false;
     parallel_elems(nn / 2, [&](int64_t i0, int64_t i1) {
@@ -424,18 +415,13 @@ class CpuBackend final : public Backend {
   }
 
   void permute_sym(float *out, const float *in, int64_t n, const int64_t *perm) override {
-    if (out != in) {  // one gather pass, rows over the threads
-      parallel_rows(n, [&](int, int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          const float *src = in + perm[r] * n;
-          float *dst = out + r * n;
-          for (int64_t j = 0; j < n; ++j) dst[j] = src[perm[j]];
-        }
-      });
-      return;
-    }
-    permute_cols(out, out, n, n, perm);
-    permute_rows_inplace(out, n, n, perm);
+    parallel_rows(n, [&](int, int64_t r0, int64_t r1) {  // one gather pass
+      for (int64_t r = r0; r < r1; ++r) {
+        const float *src = in + perm[r] * n;
+        float *dst = out + r * n;
+        for (int64_t j = 0; j < n; ++j) dst[j] = src[perm[j]];
+      }
+    });
   }
 
   void permute_cols(float *out, const float *in, int64_t rows, int64_t n,
@@ -547,30 +533,6 @@ class CpuBackend final : public Backend {
   template <class F>
   void parallel_rows(int64_t rows, F &&body) {
     parallel_for(rows, threads_for(rows), body);
-  }
-
-  static void permute_rows_inplace(float *a, int64_t rows, int64_t n, const int64_t *perm) {
-    // out[r] = in[perm[r]] by following cycles with one spare row.
-    std::vector<char> done(static_cast<size_t>(rows), 0);
-    std::vector<float> tmp(static_cast<size_t>(n));
-    for (int64_t start = 0; start < rows; ++start) {
-      if (done[start] || perm[start] == start) {
-        done[start] = 1;
-        continue;
-      }
-      std::memcpy(tmp.data(), a + start * n, sizeof(float) * n);
-      int64_t cur = start;
-      while (true) {
-        int64_t src = perm[cur];
-        done[cur] = 1;
-        if (src == start) {
-          std::memcpy(a + cur * n, tmp.data(), sizeof(float) * n);
-          break;
-        }
-        std::memcpy(a + cur * n, a + src * n, sizeof(float) * n);
-        cur = src;
-      }
-    }
   }
 
   int threads_;

@@ -379,23 +379,24 @@ class CudaBackend final : public Backend {
     // As the CPU backend: U = J L^-1 J where J H J = L L^T (J reverses indices), i.e.
     // reverse, potrf, trtri, reverse back (2/3 n^3 instead of three factorizations), in
     // float64 like the CPU (fp32 factorizations of ill-conditioned Hessians flip codes
-    // downstream); the reversals are folded into the float<->double conversions, or,
-    // when the caller lends spare, done in fp32 around in-place conversions.
+    // downstream). The float64 matrix fills 2 n^2 floats: h and the spare the caller
+    // lends, or a temporary buffer when it lends none. H is reversed into the second
+    // half and widened over the whole buffer; after the factorization it is narrowed back
+    // into the first half and reversed there (phases of src/inplace_convert.h, ordered by
+    // the stream).
     const int64_t nn = n * n;
-    const bool in_place = spare != nullptr && spare == h + nn;
-    DPtr a;
-    double *ad = nullptr;
-    if (in_place) {
-      ad = reinterpret_cast<double *>(h);
-      ck(cuda::launch_reverse_copy(spare, h, nn, stream_), "the copy kernel");
-      widen_in_place_phases(nn, [&](int64_t b, int64_t e) {
-        ck(cuda::launch_to_f64(ad + b, spare + b, e - b, stream_), "the conversion kernel");
-      });
-    } else {
-      a = dalloc(sizeof(double) * static_cast<size_t>(nn));
-      ad = static_cast<double *>(a.get());
-      ck(cuda::launch_reverse_to_f64(ad, h, nn, stream_), "the conversion kernel");
+    DPtr tmp;
+    float *work = h;
+    if (spare == nullptr || spare != h + nn) {
+      tmp = dalloc(sizeof(float) * static_cast<size_t>(2 * nn));
+      work = static_cast<float *>(tmp.get());
+      spare = work + nn;
     }
+    double *ad = reinterpret_cast<double *>(work);
+    ck(cuda::launch_reverse_copy(spare, h, nn, stream_), "the copy kernel");
+    widen_in_place_phases(nn, [&](int64_t b, int64_t e) {
+      ck(cuda::launch_to_f64(ad + b, spare + b, e - b, stream_), "the conversion kernel");
+    });
     size_t dws = 0, hws = 0, dws2 = 0, hws2 = 0;
     ck_solver(cusolverDnXpotrf_bufferSize(solver_, sparams_, CUBLAS_FILL_MODE_UPPER, n,
                                           CUDA_R_64F, ad, n, CUDA_R_64F, &dws, &hws),
@@ -415,14 +416,14 @@ class CudaBackend final : public Backend {
                                &dsc_->info),
               "cusolverDnXtrtri");
     if (read_scalars().info != 0) return false;  // singular factor
-    if (in_place) {
-      narrow_in_place_phases(nn, [&](int64_t b, int64_t e) {
-        ck(cuda::launch_to_f32(h + b, ad + b, e - b, stream_), "the conversion kernel");
-      });
-      ck(cuda::launch_reverse_in_place(h, nn, stream_), "the reversal kernel");
-    } else {
-      ck(cuda::launch_reverse_to_f32(h, ad, nn, stream_), "the conversion kernel");
-    }
+    narrow_in_place_phases(nn, [&](int64_t b, int64_t e) {
+      ck(cuda::launch_to_f32(work + b, ad + b, e - b, stream_), "the conversion kernel");
+    });
+    if (work != h)
+      ck(cudaMemcpyAsync(h, work, sizeof(float) * static_cast<size_t>(nn),
+                         cudaMemcpyDeviceToDevice, stream_),
+         "cudaMemcpyAsync (factor)");
+    ck(cuda::launch_reverse_in_place(h, nn, stream_), "the reversal kernel");
     ck(cuda::launch_zero_lower(h, n, 0, stream_), "the triangle kernel");
     ck(cudaMemsetAsync(&dsc_->flag, 0, sizeof(int), stream_), "cudaMemsetAsync");
     ck(cuda::launch_check_diag(h, n, &dsc_->flag, stream_), "the diagonal check kernel");
@@ -467,12 +468,7 @@ class CudaBackend final : public Backend {
   void permute_sym(float *out, const float *in, int64_t n, const int64_t *perm) override {
     DeviceGuard g(dev_);
     const int64_t *pd = upload_index(perm, n);
-    if (out != in) {
-      ck(cuda::launch_gather2d(out, n, in, n, n, n, pd, 0, pd, 0, stream_), "the gather kernel");
-      return;
-    }
-    permute_cols_inplace(out, n, n, pd);
-    permute_rows_inplace(out, n, n, pd);
+    ck(cuda::launch_gather2d(out, n, in, n, n, n, pd, 0, pd, 0, stream_), "the gather kernel");
   }
 
   void permute_cols(float *out, const float *in, int64_t rows, int64_t n,
@@ -673,22 +669,6 @@ class CudaBackend final : public Backend {
          "cudaMemcpyAsync (permutation)");
     }
     sync("permuting columns");
-  }
-
-  // a[r, :] = a[perm[r], :] for a rows x n (ld n), in place, through column chunks.
-  void permute_rows_inplace(float *a, int64_t rows, int64_t n, const int64_t *perm) {
-    const int64_t cch = std::max<int64_t>(
-        1, std::min<int64_t>(n, static_cast<int64_t>(kChunkBytes / (4 * static_cast<size_t>(rows)))));
-    DPtr tmp = dalloc(sizeof(float) * static_cast<size_t>(rows) * static_cast<size_t>(cch));
-    float *t = static_cast<float *>(tmp.get());
-    for (int64_t c0 = 0; c0 < n; c0 += cch) {
-      const int64_t cc = std::min(cch, n - c0);
-      ck(cuda::launch_gather2d(t, cch, a, n, rows, cc, perm, 0, nullptr, c0, stream_),
-         "the gather kernel");
-      ck(cuda::launch_gather2d(a + c0, n, t, cch, rows, cc, nullptr, 0, nullptr, 0, stream_),
-         "the gather kernel");
-    }
-    sync("permuting rows");
   }
 
   // Host staging for batches: two slots per input (x_q, x_fp), pinned when possible

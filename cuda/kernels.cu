@@ -104,10 +104,8 @@ __global__ void k_mirror_lower(float *a, int64_t n) {
 
 // to[i] = from[count - 1 - i], widening or narrowing: the float64 factorization works on
 // the index-reversed matrix, so the reversal is folded into the conversions.
-template <class To, class From>
-__global__ void k_reverse_convert(To *to, const From *from, int64_t count) {
-  for (int64_t i = gtid(); i < count; i += gstride())
-    to[i] = static_cast<To>(from[count - 1 - i]);
+__global__ void k_reverse_copy(float *to, const float *from, int64_t count) {
+  for (int64_t i = gtid(); i < count; i += gstride()) to[i] = from[count - 1 - i];
 }
 
 template <class To, class From>
@@ -316,18 +314,8 @@ cudaError_t launch_mirror_lower(float *a, int64_t n, cudaStream_t s) {
   return cudaGetLastError();
 }
 
-cudaError_t launch_reverse_to_f64(double *to, const float *from, int64_t count, cudaStream_t s) {
-  k_reverse_convert<double, float><<<grid_1d(count), kThreads, 0, s>>>(to, from, count);
-  return cudaGetLastError();
-}
-
-cudaError_t launch_reverse_to_f32(float *to, const double *from, int64_t count, cudaStream_t s) {
-  k_reverse_convert<float, double><<<grid_1d(count), kThreads, 0, s>>>(to, from, count);
-  return cudaGetLastError();
-}
-
 cudaError_t launch_reverse_copy(float *to, const float *from, int64_t count, cudaStream_t s) {
-  k_reverse_convert<float, float><<<grid_1d(count), kThreads, 0, s>>>(to, from, count);
+  k_reverse_copy<<<grid_1d(count), kThreads, 0, s>>>(to, from, count);
   return cudaGetLastError();
 }
 

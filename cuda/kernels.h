@@ -36,10 +36,6 @@ cudaError_t launch_colsum(double *xsum, const float *x, int64_t n, int64_t rows,
 // for r < c), making a matrix whose lower half cuBLAS syrk filled fully symmetric.
 cudaError_t launch_mirror_lower(float *a, int64_t n, cudaStream_t stream);
 
-// to[i] = from[count - 1 - i], converting between float and double.
-cudaError_t launch_reverse_to_f64(double *to, const float *from, int64_t count, cudaStream_t stream);
-cudaError_t launch_reverse_to_f32(float *to, const double *from, int64_t count, cudaStream_t stream);
-
 // to[i] = from[count - 1 - i] (to and from do not overlap); a reversed in place.
 cudaError_t launch_reverse_copy(float *to, const float *from, int64_t count, cudaStream_t stream);
 cudaError_t launch_reverse_in_place(float *a, int64_t count, cudaStream_t stream);

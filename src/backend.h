@@ -87,9 +87,9 @@ class Backend {
   // H's content unspecified, when H is not positive definite. Implementations should
   // factor in float64 (the CPU does): fp32 factorizations of ill-conditioned Hessians
   // flip codes downstream. The float64 matrix needs n^2 doubles: spare is either null
-  // (the backend allocates them for the call) or h + n^2, n^2 floats directly after h
-  // that the caller lends, with unspecified content on return, so that h and spare
-  // together hold the float64 matrix and the factorization costs no memory beyond them.
+  // (the backend allocates 2 n^2 floats for the call) or h + n^2, n^2 floats directly
+  // after h that the caller lends, with unspecified content on return, so that h and
+  // spare together hold the float64 matrix and the factorization costs nothing more.
   virtual bool inverse_upper_factor(float *h, int64_t n, float *spare) = 0;
 
   // GPTAQ: d <- alpha * triu_strict(d * U^T) * U in place (n x n, U upper).
@@ -101,8 +101,7 @@ class Backend {
   virtual void add_diag(float *a, int64_t n, int64_t lda, float value) = 0;
   // Read the diagonal of an n x n matrix into host memory.
   virtual void get_diag(const float *a, int64_t n, int64_t lda, float *host_out) = 0;
-  // Symmetric permutation out = A[perm][:, perm]; perm in host memory. out may equal in
-  // (then it runs in place, with more passes).
+  // Symmetric permutation out = A[perm][:, perm]; out != in. perm in host memory.
   virtual void permute_sym(float *out, const float *in, int64_t n, const int64_t *perm) = 0;
   // Row-and-column permutation of a non-symmetric matrix (same as permute_sym).
   // Column gather: out[:, j] = in[:, perm[j]] for rows x n matrices.

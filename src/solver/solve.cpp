@@ -29,7 +29,8 @@ QuantSpec make_spec(const Config &c) {
 }
 
 // §2: dead columns, act-order, damping with bounded x10 retries, U, and GPTAQ's P.
-void factorize(gptaq_ctx &ctx) {
+// diag: the diagonal of the statistics' xx (the raw sums), already checked finite.
+void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
   Backend &be = *ctx.be;
   const Config &c = ctx.cfg;
   const int64_t n = ctx.n;
@@ -40,8 +41,6 @@ void factorize(gptaq_ctx &ctx) {
   const float norm = static_cast<float>(2.0 / ctx.stats.tokens);
 
   // H = (2/N) sum x x^T; dead columns get H[j][j] = 1.
-  std::vector<float> diag(static_cast<size_t>(n));
-  be.get_diag(ctx.stats.xx, n, n, diag.data());
   for (int64_t j = 0; j < n; ++j)
     if (diag[j] == 0.0f) f.dead.push_back(j);
   for (int64_t j = 0; j < n; ++j) diag[j] = diag[j] == 0.0f ? 1.0f : diag[j] * norm;
@@ -129,13 +128,14 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   const int64_t G = groups_of(n, g);
   QuantSpec spec = make_spec(c);
   be.stats_finish(ctx.stats, n);  // factorize and GPTQT's Hessian objective read xx
+  std::vector<float> diag;
   if (ctx.stats.tokens > 0.0 && (!rtn || spec.kind == QUANT_BINARY)) {
     // Finite inputs can still overflow the fp32 sums (|x| from about 1e19 up). Every
     // entry of H is bounded by its diagonal (Cauchy-Schwarz), so the diagonal tells.
-    std::vector<float> d(static_cast<size_t>(n));
-    be.get_diag(ctx.stats.xx, n, n, d.data());
+    diag.resize(static_cast<size_t>(n));
+    be.get_diag(ctx.stats.xx, n, n, diag.data());
     for (int64_t j = 0; j < n; ++j)
-      if (!std::isfinite(d[static_cast<size_t>(j)]))
+      if (!std::isfinite(diag[static_cast<size_t>(j)]))
         fail(GPTAQ_ERR_NON_FINITE,
              "the statistics overflowed fp32 (the sum of squares of input column %lld is "
              "not finite): the calibration inputs are too large; scale them down, "
@@ -148,7 +148,7 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
     if (ctx.factor.valid)
       out.factor_reused = true;
     else
-      factorize(ctx);
+      factorize(ctx, std::move(diag));
   }
   const Factor &f = ctx.factor;
   if (spec.kind == QUANT_BINARY) {
