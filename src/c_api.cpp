@@ -64,6 +64,7 @@ void fill_info(gptaq_solve_info *info, const SolveOutputs &o, const gptaq_ctx &c
   full.level_set = o.level_set;
   full.scale_index = o.scale_index;
   full.seconds = seconds;
+  full.tokens = ctx.stats.tokens;
   size_t size = static_cast<size_t>(info->struct_size);
   if (size > sizeof full) size = sizeof full;
   std::memcpy(info, &full, size);
@@ -116,6 +117,7 @@ const char *gptaq_status_string(int32_t status) {
     case GPTAQ_ERR_UNSUPPORTED: return "unsupported";
     case GPTAQ_ERR_BUSY: return "context busy";
     case GPTAQ_ERR_INTERNAL: return "internal error";
+    case GPTAQ_ERR_CANCELLED: return "cancelled";
     default: return "unknown status";
   }
 }
@@ -239,6 +241,20 @@ int32_t gptaq_ctx_set_stream(gptaq_ctx *ctx, void *stream) {
     if (stream && ctx->be->kind() != GPTAQ_BACKEND_CUDA)
       fail(GPTAQ_ERR_UNSUPPORTED, "a stream can only be set on a CUDA context");
     ctx->be->set_stream(stream);
+  });
+}
+
+int32_t gptaq_ctx_set_progress(gptaq_ctx *ctx, gptaq_progress_fn fn, void *user_data) {
+  return guarded_ctx(ctx, [&] {
+    ctx->progress = fn;
+    ctx->progress_user = fn ? user_data : nullptr;
+  });
+}
+
+int32_t gptaq_ctx_set_log(gptaq_ctx *ctx, gptaq_log_fn fn, void *user_data) {
+  return guarded_ctx(ctx, [&] {
+    ctx->log = fn;
+    ctx->log_user = fn ? user_data : nullptr;
   });
 }
 

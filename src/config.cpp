@@ -33,6 +33,8 @@ Config default_config() {
   c.explore_bits = 1;
   c.explore_split = 20;
   c.objective = GPTAQ_OBJECTIVE_OUTPUT;
+  c.act_group_aware = 0;
+  c.failsafe_tokens = 0;
   return c;
 }
 
@@ -104,15 +106,28 @@ void validate_config(const Config &c) {
     fail(E, "config.mse_grid %d is outside 1..10000", c.mse_grid);
   if (!(c.mse_max_shrink > 0.0f && c.mse_max_shrink < 1.0f))
     fail(E, "config.mse_max_shrink %g must be in (0, 1)", static_cast<double>(c.mse_max_shrink));
-  for (int32_t flag : {c.sym, c.act_order, c.static_groups, c.mse})
+  for (int32_t flag : {c.sym, c.act_order, c.static_groups, c.mse, c.act_group_aware})
     if (flag != 0 && flag != 1)
-      fail(E, "config boolean fields (sym, act_order, static_groups, mse) must be 0 or 1, got %d",
+      fail(E,
+           "config boolean fields (sym, act_order, static_groups, mse, act_group_aware) must "
+           "be 0 or 1, got %d",
            flag);
+  if (c.act_group_aware && c.group_size < 1)
+    fail(E, "config.act_group_aware needs group_size >= 1 (got %d): it reorders columns "
+            "inside each quantization group", c.group_size);
+  if (c.act_group_aware && c.act_order)
+    fail(E, "config.act_group_aware and config.act_order exclude each other: choose one "
+            "column order");
+  if (c.failsafe_tokens < 0)
+    fail(E, "config.failsafe_tokens %d is negative (0 turns the failsafe off)",
+         c.failsafe_tokens);
 }
 
 bool same_factorization(const Config &a, const Config &b) {
   return a.damp_percent == b.damp_percent && a.damp_retries == b.damp_retries &&
-         a.act_order == b.act_order && a.method == b.method && a.alpha == b.alpha;
+         a.act_order == b.act_order && a.act_group_aware == b.act_group_aware &&
+         (!a.act_group_aware || a.group_size == b.group_size) &&  // GAR's order uses groups
+         a.method == b.method && a.alpha == b.alpha;
 }
 
 }  // namespace gptaq

@@ -74,6 +74,11 @@ struct gptaq_ctx {
   gptaq::Factor factor;
   std::string err;
   std::atomic<int> busy{0};
+  // gptaq_ctx_set_progress / gptaq_ctx_set_log (called on the calling thread).
+  gptaq_progress_fn progress = nullptr;
+  void *progress_user = nullptr;
+  gptaq_log_fn log = nullptr;
+  void *log_user = nullptr;
 
   bool wants_cross() const { return cfg.method == GPTAQ_METHOD_GPTAQ; }
 };

@@ -96,7 +96,9 @@ typedef enum gptaq_status {
   GPTAQ_ERR_BUSY = -12,              /* the context is in use by another thread; the
                                         message is in gptaq_last_errmsg (the context's
                                         own message belongs to the other call)         */
-  GPTAQ_ERR_INTERNAL = -13           /* a bug: please report it with the message       */
+  GPTAQ_ERR_INTERNAL = -13,          /* a bug: please report it with the message       */
+  GPTAQ_ERR_CANCELLED = -14          /* the progress callback asked to stop; the context
+                                        is exactly as it was before the call           */
 } gptaq_status;
 
 /* A static English name for a status, e.g. "invalid argument". Never NULL. */
@@ -175,6 +177,14 @@ typedef struct gptaq_config {
   int32_t explore_bits;    /* e, scale search span in bits, 0..n-1; default 1          */
   int32_t explore_split;   /* S, number of scale candidates, 1..1000; default 20        */
   int32_t objective;       /* gptaq_objective of the search; default OUTPUT            */
+  /* Added in 0.2 (older callers' smaller struct_size gets these defaults) */
+  int32_t act_group_aware; /* group-aware reordering (GAR): columns by decreasing diag(H)
+                              inside each group, groups by their largest entry, so groups
+                              stay contiguous and g_idx is c / group_size. Needs
+                              group_size >= 1, excludes act_order; default 0            */
+  int32_t failsafe_tokens; /* quantize by round-to-nearest when the statistics hold fewer
+                              than this many tokens (zero tokens included); 0 = off,
+                              >= 0; default 0                                          */
 } gptaq_config;
 
 /* Fill *cfg with the defaults. struct_size is the caller's sizeof(gptaq_config); the
@@ -241,6 +251,51 @@ GPTAQ_API int64_t gptaq_ctx_num_tokens(const gptaq_ctx *ctx);
 GPTAQ_API int32_t gptaq_ctx_set_stream(gptaq_ctx *ctx, void *stream);
 
 /* ---------------------------------------------------------------------------------- */
+/* Progress, cancellation and log messages of long calls                               */
+/* ---------------------------------------------------------------------------------- */
+
+/* The phase a progress report is about. */
+typedef enum gptaq_phase {
+  GPTAQ_PHASE_STATISTICS = 0,    /* accumulating a batch (gptaq_add_batch*, stats load) */
+  GPTAQ_PHASE_FACTORIZATION = 1, /* damping, Cholesky, inverse, GPTAQ's P               */
+  GPTAQ_PHASE_SWEEP = 2,         /* the column sweep (GPTQT: also the scale search)     */
+  GPTAQ_PHASE_PACKING = 3        /* writing the outputs (un-permutation, dequant)       */
+} gptaq_phase;
+
+/* Progress callback: `done` of `total` units of `phase` (a gptaq_phase) are finished
+ * (columns for the factorization and sweep, tokens for statistics, rows for packing).
+ * Return 0 to go on, non-zero to cancel: the call then returns GPTAQ_ERR_CANCELLED and
+ * leaves the context exactly as before the call (statistics, cached factorization and
+ * configuration); the same context may be used again at once. */
+typedef int32_t (*gptaq_progress_fn)(void *user_data, int32_t phase, int64_t done,
+                                     int64_t total);
+
+/* Set (fn non-NULL) or clear (fn NULL) the context's progress callback. It is called on
+ * the calling thread, inside gptaq_add_batch, gptaq_add_batch_masked, gptaq_solve and
+ * gptaq_solve_binary, at a bounded rate (per block of columns, per statistics chunk, at
+ * the start and the end of each phase: at most a few hundred calls per call), so its
+ * cost is negligible. It must not call back into the same context.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx), GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_ctx_set_progress(gptaq_ctx *ctx, gptaq_progress_fn fn,
+                                         void *user_data);
+
+/* Severity of a log message. */
+typedef enum gptaq_log_level {
+  GPTAQ_LOG_DEBUG = 0, /* sizes, timings of phases                                   */
+  GPTAQ_LOG_INFO = 1,  /* what a call decided: factor reused, backend chosen         */
+  GPTAQ_LOG_WARN = 2   /* damping retries, the failsafe used, CUDA fallback to CPU   */
+} gptaq_log_level;
+
+/* Log callback: one complete message (no trailing newline), valid during the call. */
+typedef void (*gptaq_log_fn)(void *user_data, int32_t level, const char *message);
+
+/* Set (fn non-NULL) or clear (fn NULL) the context's log callback, called on the calling
+ * thread from the context's calls. The library never prints; without a callback the
+ * messages are dropped.
+ * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx), GPTAQ_ERR_BUSY. */
+GPTAQ_API int32_t gptaq_ctx_set_log(gptaq_ctx *ctx, gptaq_log_fn fn, void *user_data);
+
+/* ---------------------------------------------------------------------------------- */
 /* Calibration                                                                          */
 /* ---------------------------------------------------------------------------------- */
 
@@ -290,6 +345,10 @@ typedef struct gptaq_solve_info {
   int32_t level_set;      /* GPTQT: index of the chosen level set, else -1            */
   int32_t scale_index;    /* GPTQT: index of the chosen scale candidate, else -1      */
   double seconds;         /* wall time of the solve                                   */
+  /* Added in 0.2 */
+  double tokens;          /* calibration tokens the statistics held at the solve      */
+  int32_t failsafe_used;  /* 1 when config.failsafe_tokens made this an RTN solve      */
+  int32_t reserved;       /* 0                                                        */
 } gptaq_solve_info;
 
 /* Quantize one weight (rows x columns, fp32, row-major, host memory) against the

@@ -63,6 +63,9 @@ impl gptaq_status {
 impl gptaq_status {
     pub const GPTAQ_ERR_INTERNAL: gptaq_status = gptaq_status(-13);
 }
+impl gptaq_status {
+    pub const GPTAQ_ERR_CANCELLED: gptaq_status = gptaq_status(-14);
+}
 #[repr(transparent)]
 #[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
 pub struct gptaq_status(pub ::std::os::raw::c_int);
@@ -161,12 +164,14 @@ pub struct gptaq_config {
     pub explore_bits: i32,
     pub explore_split: i32,
     pub objective: i32,
+    pub act_group_aware: i32,
+    pub failsafe_tokens: i32,
 }
 #[test]
 fn bindgen_test_layout_gptaq_config() {
     assert_eq!(
         ::std::mem::size_of::<gptaq_config>(),
-        92usize,
+        100usize,
         concat!("Size of: ", stringify!(gptaq_config))
     );
     assert_eq!(
@@ -565,6 +570,40 @@ fn bindgen_test_layout_gptaq_config() {
         );
     }
     test_field_objective();
+    fn test_field_act_group_aware() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).act_group_aware) as usize - ptr as usize
+            },
+            92usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_config),
+                "::",
+                stringify!(act_group_aware)
+            )
+        );
+    }
+    test_field_act_group_aware();
+    fn test_field_failsafe_tokens() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_config>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).failsafe_tokens) as usize - ptr as usize
+            },
+            96usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_config),
+                "::",
+                stringify!(failsafe_tokens)
+            )
+        );
+    }
+    test_field_failsafe_tokens();
 }
 extern "C" {
     pub fn gptaq_config_init(cfg: *mut gptaq_config, struct_size: usize) -> i32;
@@ -608,6 +647,62 @@ extern "C" {
 extern "C" {
     pub fn gptaq_ctx_set_stream(ctx: *mut gptaq_ctx, stream: *mut ::std::os::raw::c_void) -> i32;
 }
+impl gptaq_phase {
+    pub const GPTAQ_PHASE_STATISTICS: gptaq_phase = gptaq_phase(0);
+}
+impl gptaq_phase {
+    pub const GPTAQ_PHASE_FACTORIZATION: gptaq_phase = gptaq_phase(1);
+}
+impl gptaq_phase {
+    pub const GPTAQ_PHASE_SWEEP: gptaq_phase = gptaq_phase(2);
+}
+impl gptaq_phase {
+    pub const GPTAQ_PHASE_PACKING: gptaq_phase = gptaq_phase(3);
+}
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct gptaq_phase(pub ::std::os::raw::c_uint);
+pub type gptaq_progress_fn = ::std::option::Option<
+    unsafe extern "C" fn(
+        user_data: *mut ::std::os::raw::c_void,
+        phase: i32,
+        done: i64,
+        total: i64,
+    ) -> i32,
+>;
+extern "C" {
+    pub fn gptaq_ctx_set_progress(
+        ctx: *mut gptaq_ctx,
+        fn_: gptaq_progress_fn,
+        user_data: *mut ::std::os::raw::c_void,
+    ) -> i32;
+}
+impl gptaq_log_level {
+    pub const GPTAQ_LOG_DEBUG: gptaq_log_level = gptaq_log_level(0);
+}
+impl gptaq_log_level {
+    pub const GPTAQ_LOG_INFO: gptaq_log_level = gptaq_log_level(1);
+}
+impl gptaq_log_level {
+    pub const GPTAQ_LOG_WARN: gptaq_log_level = gptaq_log_level(2);
+}
+#[repr(transparent)]
+#[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
+pub struct gptaq_log_level(pub ::std::os::raw::c_uint);
+pub type gptaq_log_fn = ::std::option::Option<
+    unsafe extern "C" fn(
+        user_data: *mut ::std::os::raw::c_void,
+        level: i32,
+        message: *const ::std::os::raw::c_char,
+    ),
+>;
+extern "C" {
+    pub fn gptaq_ctx_set_log(
+        ctx: *mut gptaq_ctx,
+        fn_: gptaq_log_fn,
+        user_data: *mut ::std::os::raw::c_void,
+    ) -> i32;
+}
 extern "C" {
     pub fn gptaq_add_batch(
         ctx: *mut gptaq_ctx,
@@ -642,12 +737,15 @@ pub struct gptaq_solve_info {
     pub level_set: i32,
     pub scale_index: i32,
     pub seconds: f64,
+    pub tokens: f64,
+    pub failsafe_used: i32,
+    pub reserved: i32,
 }
 #[test]
 fn bindgen_test_layout_gptaq_solve_info() {
     assert_eq!(
         ::std::mem::size_of::<gptaq_solve_info>(),
-        48usize,
+        64usize,
         concat!("Size of: ", stringify!(gptaq_solve_info))
     );
     assert_eq!(
@@ -808,6 +906,57 @@ fn bindgen_test_layout_gptaq_solve_info() {
         );
     }
     test_field_seconds();
+    fn test_field_tokens() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_solve_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).tokens) as usize - ptr as usize
+            },
+            48usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_solve_info),
+                "::",
+                stringify!(tokens)
+            )
+        );
+    }
+    test_field_tokens();
+    fn test_field_failsafe_used() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_solve_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).failsafe_used) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_solve_info),
+                "::",
+                stringify!(failsafe_used)
+            )
+        );
+    }
+    test_field_failsafe_used();
+    fn test_field_reserved() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::std::mem::MaybeUninit::<gptaq_solve_info>::uninit();
+                let ptr = uninit.as_ptr();
+                ::std::ptr::addr_of!((*ptr).reserved) as usize - ptr as usize
+            },
+            60usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(gptaq_solve_info),
+                "::",
+                stringify!(reserved)
+            )
+        );
+    }
+    test_field_reserved();
 }
 extern "C" {
     pub fn gptaq_solve(
