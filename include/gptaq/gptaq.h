@@ -177,7 +177,7 @@ typedef struct gptaq_config {
   int32_t explore_bits;    /* e, scale search span in bits, 0..n-1; default 1          */
   int32_t explore_split;   /* S, number of scale candidates, 1..1000; default 20        */
   int32_t objective;       /* gptaq_objective of the search; default OUTPUT            */
-  /* Added in 0.2 (older callers' smaller struct_size gets these defaults) */
+  /* Appended later: a caller compiled with a smaller struct_size gets the defaults */
   int32_t act_group_aware; /* group-aware reordering (GAR): columns by decreasing diag(H)
                               inside each group, groups by their largest entry, so groups
                               stay contiguous and g_idx is c / group_size. Needs
@@ -345,7 +345,7 @@ typedef struct gptaq_solve_info {
   int32_t level_set;      /* GPTQT: index of the chosen level set, else -1            */
   int32_t scale_index;    /* GPTQT: index of the chosen scale candidate, else -1      */
   double seconds;         /* wall time of the solve                                   */
-  /* Added in 0.2 */
+  /* Appended later (written only when struct_size covers them) */
   double tokens;          /* calibration tokens the statistics held at the solve      */
   int32_t failsafe_used;  /* 1 when config.failsafe_tokens made this an RTN solve      */
   int32_t reserved;       /* 0                                                        */
