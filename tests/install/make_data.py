@@ -9,7 +9,9 @@ Writes DATA_DIR/W.npy (96 x 256 float32), DATA_DIR/X.npy (1024 x 256 float32, co
 columns and an outlier channel), DATA_DIR/X_fp.npy (X with a small perturbation, for
 GPTAQ consumers), and DATA_DIR/cli/{codes,scales,zeros,g_idx}.npy from
 `PREFIX/bin/gptaq quantize` with the library's defaults spelled out (GPTQ, 4 bits, group
-size 128, symmetric, no act-order): method gptq, bits 4, group_size 128, sym.
+size 128, symmetric, no act-order): method gptq, bits 4, group_size 128, sym; and
+DATA_DIR/cli-defaults/ from the CLI given no quantization option (its defaults, which
+must be the library's and every binding's).
 """
 import os
 import subprocess
@@ -35,6 +37,11 @@ subprocess.run([cli, "quantize", "--weight", os.path.join(data, "W.npy"),
                 "--calib", os.path.join(data, "X.npy"), "--method", "gptq", "--bits", "4",
                 "--group-size", "128", "--sym", "--backend", "cpu",
                 "--out", os.path.join(data, "cli")], check=True)
+# The same with no quantization option at all: the CLI's own defaults, which must be the
+# library's (consumers compare their binding's defaults against cli-defaults/).
+subprocess.run([cli, "quantize", "--weight", os.path.join(data, "W.npy"),
+                "--calib", os.path.join(data, "X.npy"), "--backend", "cpu",
+                "--out", os.path.join(data, "cli-defaults")], check=True)
 codes = np.load(os.path.join(data, "cli", "codes.npy"))
 assert codes.shape == (rows, cols) and codes.dtype == np.uint8, (codes.shape, codes.dtype)
 print("consumer data: OK")
