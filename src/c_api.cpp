@@ -58,13 +58,15 @@ void fill_info(gptaq_solve_info *info, const SolveOutputs &o, const gptaq_ctx &c
   full.struct_size = static_cast<int32_t>(sizeof full);
   full.n_groups = static_cast<int32_t>(n_groups);
   full.loss = o.loss;
-  full.damp_used = ctx.cfg.method == GPTAQ_METHOD_RTN ? 0.0f : ctx.factor.damp_used;
-  full.damp_retries = ctx.cfg.method == GPTAQ_METHOD_RTN ? 0 : ctx.factor.retries;
+  const bool rtn = ctx.cfg.method == GPTAQ_METHOD_RTN || o.failsafe_used;
+  full.damp_used = rtn ? 0.0f : ctx.factor.damp_used;
+  full.damp_retries = rtn ? 0 : ctx.factor.retries;
   full.factor_reused = o.factor_reused ? 1 : 0;
   full.level_set = o.level_set;
   full.scale_index = o.scale_index;
   full.seconds = seconds;
   full.tokens = ctx.stats.tokens;
+  full.failsafe_used = o.failsafe_used ? 1 : 0;
   size_t size = static_cast<size_t>(info->struct_size);
   if (size > sizeof full) size = sizeof full;
   std::memcpy(info, &full, size);

@@ -116,8 +116,7 @@ def test_quantize_save_matches_independent_dequant(model, tmp_path, fmt, bits, s
     args = ["quantize", "--weight", d / "in_bf16.safetensors", "--tensor", p + ".weight",
             "--calib", d / "X.npy", "--bits", bits, "--group-size", 32, "--act-order",
             "--format", fmt, "--save", tmp_path / "q" / "model.safetensors", "--out", tmp_path / "npy"]
-    if sym:
-        args.append("--sym")
+    args.append("--sym" if sym else "--asym")
     res = run(*args)
     t, meta = read_st(tmp_path / "q" / "model.safetensors")
     assert meta == {"format": "pt"}
