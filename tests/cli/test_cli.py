@@ -158,3 +158,10 @@ def test_demo_prints_the_table():
     p = run("demo", "--calib-tokens", 256, "--eval-tokens", 64)
     for word in ("RTN", "GPTQ", "GPTAQ", "output rel. error"):
         assert word in p.stdout
+    # A GAR row beside act-order for GPTQ and GPTAQ at each uniform bit width.
+    rows = [l.split() for l in p.stdout.splitlines()]
+    for method in ("GPTQ", "GPTAQ"):
+        for bits in ("4", "3", "2"):
+            for order in ("act-order", "GAR"):
+                assert [method, "uniform", order, bits] in [r[:4] for r in rows], (method, bits, order)
+    assert "with GAR (trivial g_idx)" in p.stdout

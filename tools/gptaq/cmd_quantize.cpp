@@ -46,7 +46,7 @@ int run(int argc, char **argv) {
   app.add_option("--tensor", tensor_name,
                  "the weight's tensor name in a .safetensors --weight (F32, F16 or BF16), e.g. "
                  "model.layers.0.self_attn.q_proj.weight");
-  app.add_option("--format", ckpt_format, "checkpoint format for --save: gptq (v1) | gptq_v2")
+  app.add_option("--format", ckpt_format, "checkpoint format for --save: gptq (v1) | gptq_v2 [default: gptq]")
       ->check(CLI::IsMember({"gptq", "gptq_v2"}));
   app.add_option("--name", layer_name,
                  "layer path P of the saved tensors P.qweight, P.qzeros, P.scales, P.g_idx "
@@ -216,6 +216,12 @@ int run(int argc, char **argv) {
       write_npy(d + "g_idx.npy", GPTAQ_DTYPE_I32, {cols}, g_idx.data());
       write_npy(d + "dequant.npy", GPTAQ_DTYPE_F32, {rows, cols}, dequant.data());
     }
+    if (info.failsafe_used)
+      std::fprintf(stderr,
+                   "gptaq: warning: %lld calibration tokens < --failsafe-tokens %d: quantized "
+                   "by round-to-nearest instead of %s\n",
+                   static_cast<long long>(gptaq_ctx_num_tokens(ctx)), cfg.failsafe_tokens,
+                   q.method.c_str());
     std::printf("quantized %lld x %lld with %s, %d bits, group %d: loss %.6g, damping %g, "
                 "%lld calibration tokens, %.3f s\n",
                 static_cast<long long>(rows), static_cast<long long>(cols), q.method.c_str(),

@@ -65,11 +65,13 @@ struct QuantOptions {
         ->capture_default_str();
     app.add_option("--group-size", group_size, "columns per group, -1 = one group per row")
         ->capture_default_str();
-    // --sym / --asym: one grid flag pair; the later one on the command line wins.
-    app.add_flag_callback("--sym", [this] { sym = true; },
-                          "symmetric grid, zero = 2^(bits-1) " + onoff(sym));
-    app.add_flag_callback("--asym", [this] { sym = false; },
-                          "asymmetric grid, zero from the group's minimum " + onoff(!sym));
+    // --sym / --asym: the grid, one or the other (giving both is an error).
+    CLI::Option *s = app.add_flag_callback("--sym", [this] { sym = true; },
+                                           "symmetric grid, zero = 2^(bits-1) " + onoff(sym));
+    CLI::Option *a = app.add_flag_callback(
+        "--asym", [this] { sym = false; },
+        "asymmetric grid, zero from the group's range " + onoff(!sym));
+    s->excludes(a);
     app.add_flag("--act-order", act_order, "quantize columns by decreasing Hessian diagonal " +
                                                onoff(act_order));
     app.add_flag("--act-group-aware", act_group_aware,
