@@ -53,7 +53,8 @@ QuantSpec make_spec(const Config &c) {
   return s;
 }
 
-// §2: dead columns, act-order or group-aware reordering, damping with bounded x10 retries, U, and GPTAQ's P.
+// §2: dead columns, act-order or group-aware reordering, damping with bounded x10
+// retries, U, and GPTAQ's P.
 // diag: the diagonal of the statistics' xx (the raw sums), already checked finite.
 void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
   Backend &be = *ctx.be;
