@@ -158,10 +158,12 @@ def test_demo_prints_the_table():
     p = run("demo", "--calib-tokens", 256, "--eval-tokens", 64)
     for word in ("RTN", "GPTQ", "GPTAQ", "output rel. error"):
         assert word in p.stdout
-    # A GAR row beside act-order for GPTQ and GPTAQ at each uniform bit width.
-    rows = [l.split() for l in p.stdout.splitlines()]
-    for method in ("GPTQ", "GPTAQ"):
-        for bits in ("4", "3", "2"):
+    # A GAR row beside act-order for GPTQ and GPTAQ at each uniform bit width, and GPTQ in
+    # the natural order to compare both with.
+    rows = [l.split()[:4] for l in p.stdout.splitlines()]
+    for bits in ("4", "3", "2"):
+        for method in ("GPTQ", "GPTAQ"):
             for order in ("act-order", "GAR"):
-                assert [method, "uniform", order, bits] in [r[:4] for r in rows], (method, bits, order)
+                assert [method, "uniform", order, bits] in rows, (method, bits, order)
+        assert ["GPTQ", "uniform", "natural", bits] in rows
     assert "with GAR (trivial g_idx)" in p.stdout

@@ -24,8 +24,10 @@ struct Variant {
   int32_t method;
   int32_t quantizer;
   int32_t bits;
-  bool gar = false;  // group-aware reordering instead of the run's column order
+  int order = 0;  // 0: the run's column order (--no-act-order), kGar, kNatural
 };
+constexpr int kGar = 1;      // group-aware reordering
+constexpr int kNatural = 2;  // no reordering
 
 float gelu(float v) {
   return 0.5f * v * (1.0f + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
@@ -120,20 +122,23 @@ int run(int argc, char **argv) {
         {"RTN", GPTAQ_METHOD_RTN, GPTAQ_QUANTIZER_UNIFORM, 4},
         {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 4},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 4},
-        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 4, true},
-        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 4, true},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 4, kGar},
+        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 4, kGar},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 4, kNatural},
         {"RTN", GPTAQ_METHOD_RTN, GPTAQ_QUANTIZER_UNIFORM, 3},
         {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 3},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 3},
-        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 3, true},
-        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 3, true},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 3, kGar},
+        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 3, kGar},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 3, kNatural},
         {"GPTQT", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_BINARY, 3},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_BINARY, 3},
         {"RTN", GPTAQ_METHOD_RTN, GPTAQ_QUANTIZER_UNIFORM, 2},
         {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 2},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 2},
-        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 2, true},
-        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 2, true},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 2, kGar},
+        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 2, kGar},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 2, kNatural},
         {"GPTQT", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_BINARY, 2},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_BINARY, 2},
     };
@@ -164,8 +169,8 @@ int run(int argc, char **argv) {
       cfg.bits = v.bits;
       cfg.group_size = group_size;
       cfg.sym = 0;
-      cfg.act_order = act_order && !v.gar ? 1 : 0;
-      cfg.act_group_aware = v.gar && group_size > 0 ? 1 : 0;
+      cfg.act_order = act_order && v.order == 0 ? 1 : 0;
+      cfg.act_group_aware = v.order == kGar && group_size > 0 ? 1 : 0;
       const auto t0 = std::chrono::steady_clock::now();
       std::vector<float> x_q = xc, x_fp = xc, e_q = xe;
       for (size_t l = 0; l < net.size(); ++l) {
@@ -206,11 +211,12 @@ int run(int argc, char **argv) {
 
     std::printf("\n");
     for (int bits : {4, 3, 2}) {
-      double gq = -1, ga = -1, gq_gar = -1;
+      double gq = -1, ga = -1, gq_gar = -1, gq_nat = -1;
       for (size_t i = 0; i < variants.size(); ++i) {
         if (variants[i].bits != bits || variants[i].quantizer != GPTAQ_QUANTIZER_UNIFORM) continue;
-        if (variants[i].gar) {
-          if (variants[i].method == GPTAQ_METHOD_GPTQ) gq_gar = errs[i];
+        if (variants[i].order != 0) {
+          if (variants[i].method == GPTAQ_METHOD_GPTQ)
+            (variants[i].order == kGar ? gq_gar : gq_nat) = errs[i];
           continue;
         }
         if (variants[i].method == GPTAQ_METHOD_GPTQ) gq = errs[i];
@@ -219,10 +225,12 @@ int run(int argc, char **argv) {
       if (gq > 0 && ga > 0)
         std::printf("%d bits: GPTAQ error is %.1f%% %s than GPTQ's\n", bits,
                     100.0 * std::fabs(ga - gq) / gq, ga < gq ? "lower" : "higher");
-      if (gq > 0 && gq_gar > 0 && group_size > 0)
-        std::printf("%d bits: GPTQ with GAR (trivial g_idx) has %.1f%% %s error than with %s\n",
-                    bits, 100.0 * std::fabs(gq_gar - gq) / gq, gq_gar < gq ? "lower" : "higher",
-                    act_order ? "act-order" : "the natural order");
+      if (gq > 0 && gq_gar > 0 && gq_nat > 0 && group_size > 0)
+        std::printf("%d bits: GPTQ with GAR (trivial g_idx): error %.1f%% %s than in the natural "
+                    "order, %.1f%% %s than with %s\n",
+                    bits, 100.0 * std::fabs(gq_gar - gq_nat) / gq_nat,
+                    gq_gar < gq_nat ? "lower" : "higher", 100.0 * std::fabs(gq_gar - gq) / gq,
+                    gq_gar < gq ? "lower" : "higher", act_order ? "act-order" : "the run's order");
       // GPTQT = the GPTQ solver with GPTQT's binary coding, same code bits and groups.
       for (size_t i = 0; i < variants.size(); ++i)
         if (variants[i].bits == bits && variants[i].quantizer == GPTAQ_QUANTIZER_BINARY &&
