@@ -361,7 +361,9 @@ typedef struct gptaq_solve_info {
  *   dequant rows x columns float32: scale * (code - zero)          (may be NULL)
  *   info    loss, damping used, ...                                (may be NULL)
  * with n_groups = gptaq_num_groups(columns, group_size). RTN needs no batch and ignores
- * act_order (there is no error feedback for the order to matter). The factorization is cached on the context and
+ * act_order and act_group_aware (there is no error feedback for the order to matter).
+ * With config.failsafe_tokens > 0 and fewer tokens in the statistics (zero included),
+ * the solve is exactly RTN's and info->failsafe_used = 1 (no GPTAQ_ERR_NO_DATA then). The factorization is cached on the context and
  * reused by the next solve until a batch is added or the configuration changes.
  * Memory, in columns^2 floats beside the statistics (1 for GPTQ, 2 for GPTAQ): the
  * cached factorization holds 1 (GPTQ) or 2 (GPTAQ); while it is computed, GPTQ needs 2
