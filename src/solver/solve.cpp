@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "parallel.h"
+#include "progress.h"
 #include "quant/gptqt_search.h"
 
 namespace gptaq {
@@ -56,13 +57,17 @@ QuantSpec make_spec(const Config &c) {
 // §2: dead columns, act-order or group-aware reordering, damping with bounded x10
 // retries, U, and GPTAQ's P.
 // diag: the diagonal of the statistics' xx (the raw sums), already checked finite.
-void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
+// Returns the factor without caching it: the solve caches it once it has succeeded, so a
+// cancelled or failed solve leaves the context's cache as it was.
+Factor factorize(gptaq_ctx &ctx, std::vector<float> diag) {
   Backend &be = *ctx.be;
   const Config &c = ctx.cfg;
   const int64_t n = ctx.n;
   const size_t mat = sizeof(float) * static_cast<size_t>(n) * static_cast<size_t>(n);
   if (ctx.stats.tokens <= 0.0)
     fail(GPTAQ_ERR_NO_DATA, "no calibration tokens: call gptaq_add_batch before gptaq_solve");
+  Progress prog(ctx, GPTAQ_PHASE_FACTORIZATION, n);
+  prog.start();
   Factor f;
   const float norm = static_cast<float>(2.0 / ctx.stats.tokens);
 
@@ -125,7 +130,14 @@ void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
       f.retries = attempt;
       break;
     }
-    if (attempt < c.damp_retries) damp *= 10.0f;
+    if (attempt < c.damp_retries) {
+      log_msg(ctx, GPTAQ_LOG_WARN,
+              "the damped Hessian (%lld columns) is not positive definite with relative "
+              "damping %g; retrying with %g (retry %d of %d)",
+              static_cast<long long>(n), static_cast<double>(damp), static_cast<double>(damp) * 10.0,
+              attempt + 1, c.damp_retries);
+      damp *= 10.0f;
+    }
   }
   if (!ok)
     fail(GPTAQ_ERR_NOT_POSITIVE_DEFINITE,
@@ -133,6 +145,10 @@ void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
          "after %d retries; more calibration tokens or a larger damp_percent may help",
          static_cast<long long>(n), static_cast<double>(damp), c.damp_retries);
   f.damp_used = damp;
+  if (f.retries > 0)
+    log_msg(ctx, GPTAQ_LOG_WARN,
+            "the factorization needed %d damping retries: relative damping %g instead of %g",
+            f.retries, static_cast<double>(damp), static_cast<double>(c.damp_percent));
 
   if (cross) {
     // P = alpha * triu_strict(dXXT U^T) U with dXXT[:, dead] = 0, permuted like H.
@@ -142,7 +158,10 @@ void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
     be.asym_term(f.p, f.u, n, c.alpha);
   }
   f.valid = true;
-  ctx.factor = std::move(f);
+  prog.finish();
+  log_msg(ctx, GPTAQ_LOG_DEBUG, "factorization: %lld columns (%lld dead) in %.3f s",
+          static_cast<long long>(n), static_cast<long long>(n_dead), prog.seconds());
+  return f;
 }
 
 }  // namespace
@@ -158,6 +177,11 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   // quantizer the code is then chosen by weight MSE, as with no statistics at all.
   const bool failsafe = c.failsafe_tokens > 0 && ctx.stats.tokens < c.failsafe_tokens;
   out.failsafe_used = failsafe;
+  if (failsafe)
+    log_msg(ctx, GPTAQ_LOG_WARN,
+            "failsafe: %.0f calibration tokens < failsafe_tokens %d: quantizing by "
+            "round-to-nearest",
+            ctx.stats.tokens, c.failsafe_tokens);
   const bool rtn = c.method == GPTAQ_METHOD_RTN || failsafe;
   const int32_t g = c.group_size;  // -1: one group per row
   const int64_t G = groups_of(n, g);
@@ -180,16 +204,26 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   }
 
   out.factor_reused = false;
+  Factor fresh;  // cached on the context only when the whole solve succeeds
   if (!rtn) {
-    if (ctx.factor.valid)
+    if (ctx.factor.valid) {
       out.factor_reused = true;
-    else
-      factorize(ctx, std::move(diag));
+      log_msg(ctx, GPTAQ_LOG_INFO,
+              "reusing the cached factorization (%lld columns, relative damping %g)",
+              static_cast<long long>(n), static_cast<double>(ctx.factor.damp_used));
+    } else {
+      fresh = factorize(ctx, std::move(diag));
+    }
   }
-  const Factor &f = ctx.factor;
+  const Factor &f = fresh.valid ? fresh : ctx.factor;
+  // The sweep's units are columns; GPTQT's search counts as one more pass over them.
+  const int64_t search_units = spec.kind == QUANT_BINARY ? n : 0;
+  Progress sweep_prog(ctx, GPTAQ_PHASE_SWEEP, search_units + n);
+  sweep_prog.start();
   if (spec.kind == QUANT_BINARY) {
     // GPTQT: choose the level set and scale candidate once per layer, before the sweep.
     const BinaryChoice ch = gptqt_search(ctx, weight, m, rtn ? nullptr : &f.dead, !failsafe);
+    sweep_prog.step(search_units);
     spec.binary = ch.spec;
     out.binary = ch.spec;
     out.level_set = ch.level_set;
@@ -272,6 +306,7 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
       sb.i1 = i1;
       sb.i2 = i2;
       be.sweep_block(spec, sb);
+      sweep_prog.step(search_units + i2);
       if (rtn) continue;
       // W[:, i2:end] -= E U[i1:i2, i2:end]  -  Q1 P[i1:i2, i2:end], end = s2 (two levels)
       const int64_t end = two_level ? s2 : n;
@@ -303,6 +338,12 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
          "GPTAQ alpha, more damping or a finite, moderate weight may help)",
          static_cast<double>(c.alpha));
   out.loss = loss;
+  sweep_prog.finish();
+  log_msg(ctx, GPTAQ_LOG_DEBUG, "sweep: %lld x %lld weight, block %lld, in %.3f s",
+          static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(B),
+          sweep_prog.seconds());
+  Progress pack_prog(ctx, GPTAQ_PHASE_PACKING, m);
+  pack_prog.start();
 
   // Back to host, undoing the permutation.
   std::vector<uint8_t> hc;
@@ -355,6 +396,8 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
     else
       for (int64_t j = 0; j < n; ++j) out.g_idx[permuted ? f.perm[j] : j] = group_of[j];
   }
+  pack_prog.finish();
+  if (fresh.valid) ctx.factor = std::move(fresh);
 }
 
 }  // namespace gptaq
