@@ -165,6 +165,13 @@ TEST_CASE("failsafe: zero tokens with the failsafe on is RTN, not GPTAQ_ERR_NO_D
     check_identical(got, rtn_of(p, on));
     CHECK(got.info.failsafe_used == 1);
     CHECK(got.info.tokens == 0.0);
+    // Method RTN is round-to-nearest by itself: the failsafe is not reported there.
+    gptaq_config rtn = on;
+    rtn.method = GPTAQ_METHOD_RTN;
+    const harness::LibOut plain = run(p, rtn, 0);
+    REQUIRE(plain.status == GPTAQ_OK);
+    CHECK(plain.info.failsafe_used == 0);
+    check_identical(plain, got);
     // A batch whose every token is masked out counts nothing: still the failsafe.
     gptaq_ctx *ctx = nullptr;
     REQUIRE(gptaq_ctx_create(&ctx, p.spec.cols, &on) == GPTAQ_OK);

@@ -175,7 +175,9 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   // The failsafe: fewer calibration tokens than config.failsafe_tokens (none included)
   // make this solve round-to-nearest, exactly what method RTN gives; for the binary
   // quantizer the code is then chosen by weight MSE, as with no statistics at all.
-  const bool failsafe = c.failsafe_tokens > 0 && ctx.stats.tokens < c.failsafe_tokens;
+  // (Method RTN is round-to-nearest anyway: the failsafe is not what made it so.)
+  const bool failsafe = c.method != GPTAQ_METHOD_RTN && c.failsafe_tokens > 0 &&
+                        ctx.stats.tokens < c.failsafe_tokens;
   out.failsafe_used = failsafe;
   if (failsafe)
     log_msg(ctx, GPTAQ_LOG_WARN,

@@ -68,6 +68,7 @@ std::vector<float> make_inputs(cli::Rng &rng, int64_t tokens, int64_t cols) {
 
 int run(int argc, char **argv) {
   CLI::App app{"Benchmark statistics and solve on synthetic structured data", "bench"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   int64_t rows = 4096, cols = 4096, tokens = 8192, batch = 2048;
   int repeat = 1;
   bool json = false;

@@ -90,6 +90,7 @@ double rel_err(const std::vector<float> &a, const std::vector<float> &ref) {
 
 int run(int argc, char **argv) {
   CLI::App app{"Quantize a deterministic multi-layer network with RTN, GPTQ and GPTAQ", "demo"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   int calib_tokens = 2048, eval_tokens = 512, group_size = 128, batch = 256;
   std::string backend = "auto";
   bool act_order = true;

@@ -24,6 +24,7 @@ struct NpyIn {
 
 int run(int argc, char **argv) {
   CLI::App app{"Write a llama.cpp importance matrix from streamed calibration inputs", "imatrix"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   std::vector<std::string> inputs, datasets;
   std::string out_path, format = "gguf", backend = "auto";
   int32_t chunk_size = 512;

@@ -19,6 +19,7 @@ bool file_exists(const std::string &p) { return access(p.c_str(), R_OK) == 0; }
 
 int run(int argc, char **argv) {
   CLI::App app{"Unpack one GPTQ layer from a safetensors checkpoint", "unpack"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   std::string file, prefix, config_path, format_opt, out_dir;
   int show_rows = 4, show_cols = 16;
   app.add_option("file", file, "the checkpoint .safetensors file")->required();
