@@ -18,6 +18,7 @@
 #       (the CPU's codes at the first two shapes for the agreement), and writes one JSON
 #       summary, DIR/gpu-check.json (DIR defaults to $OUT, else out/gpu-check). Each
 #       step has a time limit so the whole run stays within 8 minutes.
+#       GPU_CHECK_BUILD_TIMEOUT (seconds, default 300) bounds the build on slow machines.
 #       --backend cpu: the same pipeline without CUDA (the CUDA tests run and skip), to
 #       prove the CPU-side part anywhere; --small: small shapes and few tokens.
 set -euo pipefail
@@ -78,6 +79,12 @@ run() {
   done
   [ "$backend" = cuda ] || [ "$backend" = cpu ] || die "--backend is cuda or cpu"
   [ -f "$CARRY/lib/libopenblas.so.0" ] || die "no $CARRY: run 'scripts/gpu-check.sh prepare' first (and carry out/gpu-carry)"
+  # The carried Debian 12 libraries need glibc >= 2.34 (Ubuntu 22.04 and later).
+  local glibc
+  glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
+  if [ -n "$glibc" ] && [ "$(printf '%s\n2.34\n' "$glibc" | sort -V | head -1)" != 2.34 ]; then
+    die "glibc $glibc here; the carried OpenBLAS needs >= 2.34"
+  fi
   mkdir -p "$out"
   local build=$ROOT/out/gpu-build-$backend
   local t_start=$SECONDS
@@ -100,7 +107,7 @@ run() {
     -DPython3_EXECUTABLE="$(command -v "$PY")" > "$out/configure.log" 2>&1 \
     || { tail -30 "$out/configure.log" >&2; die "configure failed (see $out/configure.log)"; }
   log "build (-j$jobs)"
-  timeout 300 cmake --build "$build" -j "$jobs" --target gptaq gptaq_tests gptaq_tool \
+  timeout "${GPU_CHECK_BUILD_TIMEOUT:-300}" cmake --build "$build" -j "$jobs" --target gptaq gptaq_tests gptaq_tool \
     > "$out/build.log" 2>&1 || { tail -30 "$out/build.log" >&2; die "build failed (see $out/build.log)"; }
   local t_build=$((SECONDS - t_start))
 
