@@ -2,7 +2,8 @@
 // 64-bit APIs) for the dense algebra, the kernels of kernels.cu for conversions, checks,
 // permutations and the fused in-block sweep. Work goes to one stream per context (or
 // the caller's, gptaq_ctx_set_stream); host batches are staged through pinned memory on
-// a second stream so copies overlap the statistics products.
+// a second stream so copies overlap the statistics products; the finiteness check and the
+// copies into pinned memory run on the context's threads (config.num_threads).
 //
 // Errors: every CUDA/cuBLAS/cuSOLVER status is checked and becomes GPTAQ_ERR_DEVICE with
 // the library's text, allocation failures GPTAQ_ERR_OUT_OF_MEMORY naming the size.
@@ -12,9 +13,11 @@
 #include <cusolverDn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,7 @@
 #include "error.h"
 #include "inplace_convert.h"
 #include "kernels.h"
+#include "parallel.h"
 
 namespace gptaq {
 namespace {
@@ -29,8 +33,10 @@ namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 // Size of one fp32 chunk of a batch, and of the scratch of an in-place permutation.
 constexpr size_t kChunkBytes = size_t{64} << 20;
-// Rows of the weight per thread block in the fused sweep (fewer when a block row is wide).
-constexpr int kSweepRows = 64;
+// Rows of D per panel of GPTAQ's P (asym_term): the panel buffer is kPanelRows x n floats.
+constexpr int64_t kPanelRows = 512;
+// Devices whose sweep kernel attribute was set (std::call_once per device).
+constexpr int kMaxDevices = 1024;
 
 [[noreturn]] void cuda_fail(cudaError_t e, const char *what) {
   (void)cudaGetLastError();  // clear a non-sticky error so later calls work
@@ -149,6 +155,9 @@ class CudaBackend final : public Backend {
     DeviceGuard g(dev_);
     DPtr p = dalloc(bytes);
     ck(cudaMemsetAsync(p.get(), 0, bytes, stream_), "cudaMemsetAsync");
+    // Complete before the buffer is handed out: gptaq_stats_buffers_get exposes the
+    // statistics to callers who may write them on another stream.
+    sync("alloc (zero fill)");
     return p.release();
   }
   void release(void *p) override {
@@ -175,7 +184,8 @@ class CudaBackend final : public Backend {
        "copy (cudaMemcpyAsync)");
   }
   void stats_finish(StatsBuffers &s, int64_t n) override {
-    // add_batch mirrors on the device already; a merge can still leave the flag set.
+    // Batches update only the lower triangle (row-major); the upper one is mirrored once,
+    // when something first reads the full matrix (as the CPU does since 43ae753).
     if (!s.upper_stale) return;
     DeviceGuard g(dev_);
     ck(cuda::launch_mirror_lower(s.xx, n, stream_), "the symmetrize kernel");
@@ -194,6 +204,8 @@ class CudaBackend final : public Backend {
     ck(cudaMemsetAsync(p, 0, bytes, stream_), "cudaMemsetAsync");
     sync("zero");
   }
+
+  void set_num_threads(int threads) override { threads_ = threads; }
 
   void set_stream(void *stream) override {
     DeviceGuard g(dev_);
@@ -227,7 +239,7 @@ class CudaBackend final : public Backend {
     const bool f_dev = x_fp && is_device(x_fp, "x_fp");
     const int64_t total = tokens * n;
     // Reject a batch with NaN/Inf before any statistic changes: host data is checked on
-    // the CPU, device data by a kernel that raises a flag.
+    // the context's threads, device data by a kernel that raises a flag.
     int flag = 0;
     if (q_dev || f_dev) {
       ck(cudaMemsetAsync(&dsc_->flag, 0, sizeof(int), stream_), "cudaMemsetAsync");
@@ -237,10 +249,10 @@ class CudaBackend final : public Backend {
                     "the finiteness check kernel");
       flag = read_scalars().flag;
     }
-    if (q_dev ? (flag & 1) != 0 : !host_all_finite(x_q, total, dt))
+    if (q_dev ? (flag & 1) != 0 : !par_all_finite(x_q, total, dt))
       fail(GPTAQ_ERR_NON_FINITE, "x_q contains NaN or Inf; the batch of %lld tokens was rejected",
            static_cast<long long>(tokens));
-    if (x_fp && (f_dev ? (flag & 2) != 0 : !host_all_finite(x_fp, total, dt)))
+    if (x_fp && (f_dev ? (flag & 2) != 0 : !par_all_finite(x_fp, total, dt)))
       fail(GPTAQ_ERR_NON_FINITE,
            "x_fp contains NaN or Inf; the batch of %lld tokens was rejected",
            static_cast<long long>(tokens));
@@ -264,17 +276,18 @@ class CudaBackend final : public Backend {
       counted = static_cast<int64_t>(kept.size());
     }
     if (counted == 0) return 0;
-    DPtr kept_buf;
     const int64_t *kept_dev = nullptr;
     if (mask && (q_dev || f_dev)) {
-      kept_buf = dalloc(sizeof(int64_t) * kept.size());
-      ck(cudaMemcpyAsync(kept_buf.get(), kept.data(), sizeof(int64_t) * kept.size(),
+      ensure(kept_, kept_bytes_, sizeof(int64_t) * kept.size());
+      ck(cudaMemcpyAsync(kept_.get(), kept.data(), sizeof(int64_t) * kept.size(),
                          cudaMemcpyHostToDevice, stream_),
          "cudaMemcpyAsync (token mask)");
-      kept_dev = static_cast<const int64_t *>(kept_buf.get());
+      kept_dev = static_cast<const int64_t *>(kept_.get());
     }
 
-    // Chunks of at most kChunkBytes of fp32 rows.
+    // Chunks of at most kChunkBytes of fp32 rows. The device buffers and the pinned
+    // staging are the backend's, kept between batches (growing only): a cudaMalloc and
+    // cudaFree per batch would cost a device synchronization each.
     const int64_t ch = std::max<int64_t>(
         1, std::min<int64_t>(counted, static_cast<int64_t>(kChunkBytes / (4 * static_cast<size_t>(n)))));
     const size_t chunk_f32 = sizeof(float) * static_cast<size_t>(ch) * static_cast<size_t>(n);
@@ -284,15 +297,15 @@ class CudaBackend final : public Backend {
     const bool host_in[2] = {q_host, f_host};
     const void *src_in[2] = {x_q, x_fp};
 
-    DPtr qbuf, dbuf, raw[2][2];
-    if (!q_direct && !(q_host && dt == GPTAQ_DTYPE_F32)) qbuf = dalloc(chunk_f32);
-    if (x_fp) dbuf = dalloc(chunk_f32);
+    if (!q_direct && !(q_host && dt == GPTAQ_DTYPE_F32)) ensure(qbuf_, qbuf_bytes_, chunk_f32);
+    if (x_fp) ensure(dbuf_, dbuf_bytes_, chunk_f32);
     for (int in = 0; in < 2; ++in)
       if (host_in[in]) {
-        for (int slot = 0; slot < 2; ++slot) raw[in][slot] = dalloc(chunk_raw);
-        ensure_staging(chunk_raw);
+        for (int slot = 0; slot < 2; ++slot) ensure(raw_[in][slot], raw_bytes_[in][slot], chunk_raw);
+        ensure_staging(in, chunk_raw);  // only for inputs that come from host memory
       }
     const bool any_host = q_host || f_host;
+    float *qbuf = static_cast<float *>(qbuf_.get()), *dbuf = static_cast<float *>(dbuf_.get());
 
     const float one = 1.0f;
     for (int64_t c0 = 0, chunk = 0; c0 < counted; c0 += ch, ++chunk) {
@@ -305,17 +318,10 @@ class CudaBackend final : public Backend {
         ck(cudaStreamWaitEvent(copy_, ev_used_[slot], 0), "cudaStreamWaitEvent");
         for (int in = 0; in < 2; ++in) {
           if (!host_in[in]) continue;
-          char *pin = static_cast<char *>(staging_[in * 2 + slot]);
+          char *pin = static_cast<char *>(staging_[in][slot]);
           const char *src = static_cast<const char *>(src_in[in]);
-          if (mask) {
-            for (int64_t r = 0; r < rows; ++r)
-              std::memcpy(pin + static_cast<size_t>(r) * row_bytes,
-                          src + static_cast<size_t>(kept[c0 + r]) * row_bytes, row_bytes);
-          } else {
-            std::memcpy(pin, src + static_cast<size_t>(c0) * row_bytes,
-                        static_cast<size_t>(rows) * row_bytes);
-          }
-          ck(cudaMemcpyAsync(raw[in][slot].get(), pin, static_cast<size_t>(rows) * row_bytes,
+          stage_rows(pin, src, row_bytes, rows, mask ? kept.data() + c0 : nullptr, c0);
+          ck(cudaMemcpyAsync(raw_[in][slot].get(), pin, static_cast<size_t>(rows) * row_bytes,
                              cudaMemcpyHostToDevice, copy_),
              "cudaMemcpyAsync (batch upload)");
         }
@@ -326,30 +332,30 @@ class CudaBackend final : public Backend {
       const float *q;
       if (q_host) {
         if (dt == GPTAQ_DTYPE_F32) {
-          q = static_cast<const float *>(raw[0][slot].get());
+          q = static_cast<const float *>(raw_[0][slot].get());
         } else {
-          ck(cuda::launch_convert_rows(static_cast<float *>(qbuf.get()), raw[0][slot].get(), dti,
-                                       n, rows, nullptr, 0, nullptr, stream_),
+          ck(cuda::launch_convert_rows(qbuf, raw_[0][slot].get(), dti, n, rows, nullptr, 0,
+                                       nullptr, stream_),
              "the conversion kernel");
-          q = static_cast<const float *>(qbuf.get());
+          q = qbuf;
         }
       } else if (q_direct) {
         q = static_cast<const float *>(x_q) + c0 * n;
       } else {
-        ck(cuda::launch_convert_rows(static_cast<float *>(qbuf.get()), x_q, dti, n, rows,
-                                     kept_dev ? kept_dev + c0 : nullptr, c0, nullptr, stream_),
+        ck(cuda::launch_convert_rows(qbuf, x_q, dti, n, rows, kept_dev ? kept_dev + c0 : nullptr,
+                                     c0, nullptr, stream_),
            "the conversion kernel");
-        q = static_cast<const float *>(qbuf.get());
+        q = qbuf;
       }
       if (x_fp) {
         // d = x_fp - x_q
         if (f_host)
-          ck(cuda::launch_convert_rows(static_cast<float *>(dbuf.get()), raw[1][slot].get(), dti,
-                                       n, rows, nullptr, 0, q, stream_),
+          ck(cuda::launch_convert_rows(dbuf, raw_[1][slot].get(), dti, n, rows, nullptr, 0, q,
+                                       stream_),
              "the conversion kernel");
         else
-          ck(cuda::launch_convert_rows(static_cast<float *>(dbuf.get()), x_fp, dti, n, rows,
-                                       kept_dev ? kept_dev + c0 : nullptr, c0, q, stream_),
+          ck(cuda::launch_convert_rows(dbuf, x_fp, dti, n, rows, kept_dev ? kept_dev + c0 : nullptr,
+                                       c0, q, stream_),
              "the conversion kernel");
       }
       // Column-major view: q is n x rows (ld n). xx += q q^T (col-major upper = row-major
@@ -358,13 +364,15 @@ class CudaBackend final : public Backend {
                              &one, s.xx, n),
               "cublasSsyrk (H)");
       if (x_fp)
-        ck_blas(cublasSgemm_64(blas_, CUBLAS_OP_N, CUBLAS_OP_T, n, n, rows, &one, q, n,
-                               static_cast<const float *>(dbuf.get()), n, &one, s.dx, n),
+        ck_blas(cublasSgemm_64(blas_, CUBLAS_OP_N, CUBLAS_OP_T, n, n, rows, &one, q, n, dbuf, n,
+                               &one, s.dx, n),
                 "cublasSgemm (GPTAQ cross term)");
       ck(cuda::launch_colsum(s.xsum, q, n, rows, stream_), "the column-sum kernel");
       if (any_host) ck(cudaEventRecord(ev_used_[slot], stream_), "cudaEventRecord");
     }
-    ck(cuda::launch_mirror_lower(s.xx, n, stream_), "the symmetrize kernel");
+    // Only the row-major lower triangle moved: stats_finish mirrors it when first read.
+    s.upper_stale = true;
+    // The caller may reuse or free its batch (and the mask's index list lives here).
     sync("gptaq_add_batch");
     s.tokens += static_cast<double>(counted);
     return counted;
@@ -384,20 +392,21 @@ class CudaBackend final : public Backend {
 
   bool inverse_upper_factor(float *h, int64_t n, float *spare) override {
     DeviceGuard g(dev_);
-    // As the CPU backend: U = J L^-1 J where J H J = L L^T (J reverses indices), i.e.
-    // reverse, potrf, trtri, reverse back (2/3 n^3 instead of three factorizations), in
-    // float64 like the CPU (fp32 factorizations of ill-conditioned Hessians flip codes
-    // downstream). The float64 matrix fills 2 n^2 floats: h and the spare the caller
-    // lends, or a temporary buffer when it lends none. H is reversed into the second
-    // half and widened over the whole buffer; after the factorization it is narrowed back
-    // into the first half and reversed there (phases of src/inplace_convert.h, ordered by
-    // the stream).
+    // Exactly the CPU backend's sequence: U = J L^-1 J where J H J = L L^T (J reverses
+    // indices). H reversed into the second half of a 2 n^2-float buffer (h and the spare
+    // the caller lends, or the backend's own), widened to float64 over the whole buffer
+    // (phases of src/inplace_convert.h, ordered by the stream), the Cholesky in float64,
+    // narrowed back into the first half, which is copied into h when the buffer is the
+    // backend's (and that buffer freed right there, before the inverse); then the
+    // triangular inverse in fp32 (its error grows with cond(L) = sqrt(cond(H)); the
+    // documented choice, as on the CPU), reversed back, the lower triangle zeroed.
     const int64_t nn = n * n;
-    DPtr tmp;
     float *work = h;
-    if (spare == nullptr || spare != h + nn) {
-      tmp = dalloc(sizeof(float) * static_cast<size_t>(2 * nn));
-      work = static_cast<float *>(tmp.get());
+    const bool own = spare == nullptr || spare != h + nn;
+    if (own) {
+      // Kept when the Cholesky fails: the solver's damping retry reuses it.
+      ensure(fws_, fws_bytes_, sizeof(float) * static_cast<size_t>(2 * nn));
+      work = static_cast<float *>(fws_.get());
       spare = work + nn;
     }
     double *ad = reinterpret_cast<double *>(work);
@@ -405,32 +414,29 @@ class CudaBackend final : public Backend {
     widen_in_place_phases(nn, [&](int64_t b, int64_t e) {
       ck(cuda::launch_to_f64(ad + b, spare + b, e - b, stream_), "the conversion kernel");
     });
-    size_t dws = 0, hws = 0, dws2 = 0, hws2 = 0;
-    ck_solver(cusolverDnXpotrf_bufferSize(solver_, sparams_, CUBLAS_FILL_MODE_UPPER, n,
-                                          CUDA_R_64F, ad, n, CUDA_R_64F, &dws, &hws),
-              "cusolverDnXpotrf_bufferSize");
-    ck_solver(cusolverDnXtrtri_bufferSize(solver_, CUBLAS_FILL_MODE_UPPER,
-                                          CUBLAS_DIAG_NON_UNIT, n, CUDA_R_64F, ad, n, &dws2,
-                                          &hws2),
-              "cusolverDnXtrtri_bufferSize");
-    DPtr dwork = dalloc(std::max<size_t>({dws, dws2, 16}));
-    std::vector<char> hwork(std::max<size_t>({hws, hws2, 16}));
+    const SolverWorkspace ws = solver_workspace(n, ad, h);
+    ensure(sws_, sws_bytes_, std::max<size_t>(ws.device_bytes, 16));
+    if (sws_host_.size() < ws.host_bytes) sws_host_.resize(ws.host_bytes);
     ck_solver(cusolverDnXpotrf(solver_, sparams_, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, ad, n,
-                               CUDA_R_64F, dwork.get(), dws, hwork.data(), hws, &dsc_->info),
+                               CUDA_R_64F, sws_.get(), ws.potrf_device, sws_host_.data(),
+                               ws.potrf_host, &dsc_->info),
               "cusolverDnXpotrf");
-    if (read_scalars().info != 0) return false;  // not positive definite
-    ck_solver(cusolverDnXtrtri(solver_, CUBLAS_FILL_MODE_UPPER, CUBLAS_DIAG_NON_UNIT, n,
-                               CUDA_R_64F, ad, n, dwork.get(), dws2, hwork.data(), hws2,
-                               &dsc_->info),
-              "cusolverDnXtrtri");
-    if (read_scalars().info != 0) return false;  // singular factor
+    if (!factor_info_ok(read_scalars().info, "cusolverDnXpotrf", n)) return false;
     narrow_in_place_phases(nn, [&](int64_t b, int64_t e) {
       ck(cuda::launch_to_f32(work + b, ad + b, e - b, stream_), "the conversion kernel");
     });
-    if (work != h)
+    if (own) {
       ck(cudaMemcpyAsync(h, work, sizeof(float) * static_cast<size_t>(nn),
                          cudaMemcpyDeviceToDevice, stream_),
          "cudaMemcpyAsync (factor)");
+      fws_.reset();  // cudaFree waits for the copy
+      fws_bytes_ = 0;
+    }
+    ck_solver(cusolverDnXtrtri(solver_, CUBLAS_FILL_MODE_UPPER, CUBLAS_DIAG_NON_UNIT, n,
+                               CUDA_R_32F, h, n, sws_.get(), ws.trtri_device, sws_host_.data(),
+                               ws.trtri_host, &dsc_->info),
+              "cusolverDnXtrtri");
+    if (!factor_info_ok(read_scalars().info, "cusolverDnXtrtri", n)) return false;
     ck(cuda::launch_reverse_in_place(h, nn, stream_), "the reversal kernel");
     ck(cuda::launch_zero_lower(h, n, 0, stream_), "the triangle kernel");
     ck(cudaMemsetAsync(&dsc_->flag, 0, sizeof(int), stream_), "cudaMemsetAsync");
@@ -440,17 +446,70 @@ class CudaBackend final : public Backend {
 
   void asym_term(float *d, const float *u, int64_t n, float alpha) override {
     DeviceGuard g(dev_);
+    // The CPU's panel scheme: P = alpha * triu_strict(D U^T) U one panel of rows at a
+    // time. Rows [r0, r1) of P need only the trailing columns [r0, n) of D and the
+    // trailing block U[r0:, r0:]: two triangular products on a (r1 - r0) x (n - r0)
+    // panel, 2/3 n^3 flops in all instead of 2 n^3 for two full-size trmm. cuBLAS trmm
+    // is out of place, so the first product reads D's rows and writes the panel buffer,
+    // the second reads the panel and writes D's rows back.
+    const int64_t nb = std::min(n, kPanelRows);
+    DPtr panel_buf = dalloc(sizeof(float) * static_cast<size_t>(nb) * static_cast<size_t>(n));
+    float *panel = static_cast<float *>(panel_buf.get());
     const float one = 1.0f;
-    // Row-major T = D U^T: col-major T^T = U D^T with the U buffer read col-major being
-    // U^T (lower), so op = transpose. cuBLAS trmm is in place when C == B.
-    ck_blas(cublasStrmm_64(blas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T,
-                           CUBLAS_DIAG_NON_UNIT, n, n, &one, u, n, d, n, d, n),
-            "cublasStrmm");
-    ck(cuda::launch_zero_lower(d, n, 1, stream_), "the triangle kernel");
-    // Row-major P = alpha T U: col-major P^T = U^T T^T, op = no transpose.
-    ck_blas(cublasStrmm_64(blas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
-                           CUBLAS_DIAG_NON_UNIT, n, n, &alpha, u, n, d, n, d, n),
-            "cublasStrmm");
+    for (int64_t r0 = 0; r0 < n; r0 += nb) {
+      const int64_t rows = std::min(nb, n - r0), len = n - r0;
+      const float *usub = u + r0 * n + r0;
+      float *dsub = d + r0 * n + r0;
+      // Row-major panel = Dsub Usub^T: col-major panel^T = Usub_cm^T Dsub^T, where the
+      // row-major upper Usub read col-major is lower: op = transpose.
+      ck_blas(cublasStrmm_64(blas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T,
+                             CUBLAS_DIAG_NON_UNIT, len, rows, &one, usub, n, dsub, n, panel, len),
+              "cublasStrmm (GPTAQ P, first product)");
+      // The strictly upper part of T only: panel row r keeps columns > r.
+      ck(cuda::launch_zero_lower_rect(panel, rows, len, len, 1, stream_), "the triangle kernel");
+      // Row-major Dsub = alpha panel Usub: op = no transpose.
+      ck_blas(cublasStrmm_64(blas_, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
+                             CUBLAS_DIAG_NON_UNIT, len, rows, &alpha, usub, n, panel, len, dsub, n),
+              "cublasStrmm (GPTAQ P, second product)");
+      if (r0 > 0)
+        ck(cudaMemset2DAsync(d + r0 * n, sizeof(float) * static_cast<size_t>(n), 0,
+                             sizeof(float) * static_cast<size_t>(r0), static_cast<size_t>(rows),
+                             stream_),
+           "cudaMemset2DAsync (GPTAQ P)");
+    }
+    sync("asym_term");  // before the panel buffer goes
+  }
+
+  // cuSOLVER's workspace for this backend's factorization of an n x n matrix (the
+  // float64 Cholesky and the fp32 triangular inverse). a64/a32: the matrices' addresses
+  // (cuSOLVER may look at their alignment only).
+  struct SolverWorkspace {
+    size_t potrf_device = 0, potrf_host = 0, trtri_device = 0, trtri_host = 0;
+    size_t device_bytes = 0, host_bytes = 0;
+  };
+  SolverWorkspace solver_workspace(int64_t n, double *a64, float *a32) {
+    SolverWorkspace w;
+    ck_solver(cusolverDnXpotrf_bufferSize(solver_, sparams_, CUBLAS_FILL_MODE_UPPER, n,
+                                          CUDA_R_64F, a64, n, CUDA_R_64F, &w.potrf_device,
+                                          &w.potrf_host),
+              "cusolverDnXpotrf_bufferSize");
+    ck_solver(cusolverDnXtrtri_bufferSize(solver_, CUBLAS_FILL_MODE_UPPER,
+                                          CUBLAS_DIAG_NON_UNIT, n, CUDA_R_32F, a32, n,
+                                          &w.trtri_device, &w.trtri_host),
+              "cusolverDnXtrtri_bufferSize");
+    w.device_bytes = std::max(w.potrf_device, w.trtri_device);
+    w.host_bytes = std::max<size_t>({w.potrf_host, w.trtri_host, 16});
+    return w;
+  }
+
+  // cuSOLVER's info: 0 success, > 0 a leading minor is not positive definite (potrf) or a
+  // diagonal element is zero (trtri): the caller retries with more damping. < 0 means
+  // argument -info was invalid: a bug here, not a property of the data.
+  bool factor_info_ok(int info, const char *what, int64_t n) {
+    if (info < 0)
+      fail(GPTAQ_ERR_INTERNAL, "%s rejected its argument %d (n = %lld)", what, -info,
+           static_cast<long long>(n));
+    return info == 0;
   }
 
   // ---- element-wise helpers ----
@@ -532,12 +591,15 @@ class CudaBackend final : public Backend {
     a.dynamic = b.dynamic;
     a.group_of = b.group_of;
     a.feedback = b.feedback;
+    // The loss stays on the device for the whole sweep (per-row losses, then a
+    // fixed-order sum into one accumulator): no host round trip per block. It is
+    // reset by the first block (i1 = 0) and read back by the last (i2 = cols).
+    ensure(row_loss_, row_loss_bytes_, sizeof(double) * static_cast<size_t>(b.rows));
+    a.row_loss = static_cast<double *>(row_loss_.get());
     a.loss = &dsc_->loss;
-    ck(cudaMemsetAsync(&dsc_->loss, 0, sizeof(double), stream_), "cudaMemsetAsync");
-    // Fewer rows per thread block when the weight is short, so every SM gets work.
-    const int rows_per_cta = b.rows >= int64_t{kSweepRows} * sm_count_ ? kSweepRows : 32;
-    ck(cuda::launch_sweep_block(spec, a, rows_per_cta, max_smem_, stream_), "the sweep kernel");
-    *b.loss += read_scalars().loss;
+    if (b.i1 == 0) ck(cudaMemsetAsync(&dsc_->loss, 0, sizeof(double), stream_), "cudaMemsetAsync");
+    ck(cuda::launch_sweep_block(spec, a, max_smem_, stream_), "the sweep kernel");
+    if (b.i2 == b.cols) *b.loss += read_scalars().loss;
   }
 
  private:
@@ -548,8 +610,16 @@ class CudaBackend final : public Backend {
     ck(cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev_),
        "cudaDeviceGetAttribute");
     max_smem_ = static_cast<size_t>(smem);
-    ck(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, dev_),
-       "cudaDeviceGetAttribute");
+    // The sweep kernel's shared-memory limit is process-wide per kernel and device, so it
+    // is set once per device, before the first context on it launches anything: two
+    // threads setting it around each other's launches could fail them.
+    if (dev_ < 0 || dev_ >= kMaxDevices)
+      fail(GPTAQ_ERR_BACKEND_UNAVAILABLE, "CUDA device %d is beyond the %d this build handles",
+           dev_, kMaxDevices);
+    static std::once_flag prepared[kMaxDevices];
+    std::call_once(prepared[dev_], [&] {
+      ck(cuda::sweep_prepare(max_smem_), "cudaFuncSetAttribute (the sweep kernel)");
+    });
     ck(cudaStreamCreateWithFlags(&own_, cudaStreamDefault), "cudaStreamCreate");
     stream_ = own_;
     ck(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking), "cudaStreamCreate");
@@ -581,7 +651,16 @@ class CudaBackend final : public Backend {
       if (ev_h2d_[i]) (void)cudaEventDestroy(ev_h2d_[i]);
       if (ev_used_[i]) (void)cudaEventDestroy(ev_used_[i]);
     }
-    free_staging();
+    free_staging(0);
+    free_staging(1);
+    qbuf_.reset();
+    dbuf_.reset();
+    kept_.reset();
+    for (auto &in : raw_)
+      for (auto &slot : in) slot.reset();
+    fws_.reset();
+    sws_.reset();
+    row_loss_.reset();
     if (copy_) (void)cudaStreamDestroy(copy_);
     if (own_) (void)cudaStreamDestroy(own_);
     idx_.reset();
@@ -679,47 +758,89 @@ class CudaBackend final : public Backend {
     sync("permuting columns");
   }
 
-  // Host staging for batches: two slots per input (x_q, x_fp), pinned when possible
-  // (pageable memory is a slower but correct fallback when pinning fails).
-  void ensure_staging(size_t bytes) {
-    if (bytes <= staging_bytes_) return;
-    free_staging();
-    for (int i = 0; i < 4; ++i) {
+  // A device buffer of at least `bytes`, reused between calls (grows only).
+  void ensure(DPtr &p, size_t &have, size_t bytes) {
+    if (p && bytes <= have) return;
+    p.reset();
+    have = 0;
+    p = dalloc(bytes);
+    have = bytes;
+  }
+
+  // Host staging for batches: two slots for an input (0: x_q, 1: x_fp), allocated only
+  // for inputs that come from host memory, pinned when possible (pageable memory is a
+  // slower but correct fallback when pinning fails).
+  void ensure_staging(int in, size_t bytes) {
+    if (bytes <= staging_bytes_[in]) return;
+    free_staging(in);
+    for (int slot = 0; slot < 2; ++slot) {
       void *p = nullptr;
-      if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) == cudaSuccess) {
-        staging_pinned_[i] = true;
-      } else {
+      bool pinned = true;
+      if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
         (void)cudaGetLastError();
-        staging_pinned_[i] = false;
+        pinned = false;
         p = std::malloc(bytes);
         if (!p) {
-          free_staging();
+          free_staging(in);
           fail(GPTAQ_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of host staging memory",
                bytes);
         }
       }
-      staging_[i] = p;
+      staging_[in][slot] = p;
+      staging_pinned_[in][slot] = pinned;
     }
-    staging_bytes_ = bytes;
+    staging_bytes_[in] = bytes;
   }
-  void free_staging() noexcept {
+  void free_staging(int in) noexcept {
     // Copies out of the staging buffers must be finished before they go.
     if (copy_) (void)cudaStreamSynchronize(copy_);
-    for (int i = 0; i < 4; ++i) {
-      if (staging_[i]) {
-        if (staging_pinned_[i])
-          (void)cudaFreeHost(staging_[i]);
+    for (int slot = 0; slot < 2; ++slot) {
+      void *&p = staging_[in][slot];
+      if (p) {
+        if (staging_pinned_[in][slot])
+          (void)cudaFreeHost(p);
         else
-          std::free(staging_[i]);
+          std::free(p);
       }
-      staging_[i] = nullptr;
+      p = nullptr;
     }
-    staging_bytes_ = 0;
+    staging_bytes_[in] = 0;
+  }
+
+  // rows rows of row_bytes into pin: src rows idx[r] (mask) or c0 + r, on the context's
+  // threads (a single thread copies a few GB/s, below what the link takes).
+  void stage_rows(char *pin, const char *src, size_t row_bytes, int64_t rows,
+                  const int64_t *idx, int64_t c0) {
+    const int t = parallel_threads(static_cast<int64_t>(row_bytes) * rows, threads_,
+                                   int64_t{1} << 20);
+    parallel_for(rows, t, [&](int, int64_t r0, int64_t r1) {
+      if (idx) {
+        for (int64_t r = r0; r < r1; ++r)
+          std::memcpy(pin + static_cast<size_t>(r) * row_bytes,
+                      src + static_cast<size_t>(idx[r]) * row_bytes, row_bytes);
+      } else {
+        std::memcpy(pin + static_cast<size_t>(r0) * row_bytes,
+                    src + static_cast<size_t>(c0 + r0) * row_bytes,
+                    static_cast<size_t>(r1 - r0) * row_bytes);
+      }
+    });
+  }
+
+  // The whole batch checked for NaN/Inf on the context's threads.
+  bool par_all_finite(const void *x, int64_t count, gptaq_dtype dt) {
+    const size_t esz = dt == GPTAQ_DTYPE_F32 ? 4 : 2;
+    const int t = parallel_threads(count, threads_, int64_t{1} << 16);
+    std::atomic<bool> ok{true};
+    parallel_for(count, t, [&](int, int64_t i0, int64_t i1) {
+      if (!host_all_finite(static_cast<const char *>(x) + static_cast<size_t>(i0) * esz,
+                           i1 - i0, dt))
+        ok = false;
+    });
+    return ok;
   }
 
   int dev_;
   size_t max_smem_ = 48 * 1024;
-  int sm_count_ = 1;
   cudaStream_t own_ = nullptr, stream_ = nullptr, copy_ = nullptr;
   cudaEvent_t ev_h2d_[2] = {nullptr, nullptr}, ev_used_[2] = {nullptr, nullptr};
   cublasHandle_t blas_ = nullptr;
@@ -729,9 +850,19 @@ class CudaBackend final : public Backend {
   Scalars *hsc_ = nullptr;  // pinned host
   DPtr idx_;
   size_t idx_bytes_ = 0;
-  void *staging_[4] = {nullptr, nullptr, nullptr, nullptr};
-  bool staging_pinned_[4] = {false, false, false, false};
-  size_t staging_bytes_ = 0;
+  int threads_ = 0;  // the context's threads for host-side batch work; 0 = all
+  // Batch buffers kept between calls: fp32 chunks of x_q and of x_fp - x_q, the raw
+  // uploads (input x slot), the kept-token index list.
+  DPtr qbuf_, dbuf_, kept_, raw_[2][2];
+  size_t qbuf_bytes_ = 0, dbuf_bytes_ = 0, kept_bytes_ = 0, raw_bytes_[2][2] = {{0, 0}, {0, 0}};
+  void *staging_[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};
+  bool staging_pinned_[2][2] = {{false, false}, {false, false}};
+  size_t staging_bytes_[2] = {0, 0};
+  // The factorization's own 2 n^2-float buffer (only while a retry may follow) and
+  // cuSOLVER's workspace; the sweep's per-row losses.
+  DPtr fws_, sws_, row_loss_;
+  size_t fws_bytes_ = 0, sws_bytes_ = 0, row_loss_bytes_ = 0;
+  std::vector<char> sws_host_;
 };
 
 }  // namespace

@@ -72,11 +72,14 @@ __global__ void k_convert_rows(float *out, const void *src, int64_t n, int64_t r
   }
 }
 
+// One thread per column adds the rows in token order straight into the fp64 sum, as the
+// CPU does (xsum[j] += x[t][j] for t = 0, 1, ...), so both give the same bits for the
+// same chunks of tokens in the same order; no atomics, so every run gives the same bits.
 __global__ void k_colsum(double *xsum, const float *x, int64_t n, int64_t rows) {
   for (int64_t j = gtid(); j < n; j += gstride()) {
-    double s = 0.0;
+    double s = xsum[j];
     for (int64_t r = 0; r < rows; ++r) s += static_cast<double>(x[r * n + j]);
-    xsum[j] += s;
+    xsum[j] = s;
   }
 }
 
@@ -121,10 +124,12 @@ __global__ void k_reverse_in_place(float *a, int64_t count) {
   }
 }
 
-__global__ void k_zero_lower(float *a, int64_t n, int inclusive) {
-  for (int64_t r = blockIdx.y; r < n; r += gridDim.y) {
-    const int64_t end = r + inclusive < n ? r + inclusive : n;
-    for (int64_t c = gtid(); c < end; c += gstride()) a[r * n + c] = 0.0f;
+// rows x cols (ld): a[r][c] = 0 for c < r + inclusive.
+__global__ void k_zero_lower(float *a, int64_t rows, int64_t cols, int64_t ld, int inclusive) {
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    int64_t end = r + inclusive;
+    if (end > cols) end = cols;
+    for (int64_t c = gtid(); c < end; c += gstride()) a[r * ld + c] = 0.0f;
   }
 }
 
@@ -181,91 +186,113 @@ __global__ void k_find_params(QuantSpec spec, const float *w, int64_t rows, int6
   }
 }
 
-// Shared-memory layout of the sweep: per row, the working block row W1 and its errors E
-// (floats, odd leading dimension: conflict-free when each thread walks its own row) and
-// the codes (bytes, a leading dimension of an odd number of words).
-__host__ __device__ inline int sweep_ld(int bw) { return bw % 2 == 0 ? bw + 1 : bw; }
-__host__ __device__ inline int sweep_ldc(int bw) {
-  int words = (bw + 3) / 4;
-  if (words % 2 == 0) ++words;
-  return words * 4;
+// The fused in-block sweep (ALGORITHMS.md §3; the layout and its arithmetic are in
+// docs/PERFORMANCE.md, "CUDA sweep layout"): one warp per row, kSweepWarps rows per
+// thread block. Lane l owns the block columns k = l (mod 32): it alone holds them (in its
+// warp's shared-memory slice) from the load to the store. For column i, the owner reads
+// x and every lane gets it by one shuffle; every lane then quantizes x with the group's
+// params (all lanes compute the same values, so no second broadcast), the owner records
+// q, E and the code, and each lane updates its own columns k > i with
+// w[k] -= e * U[j][k] - x * P[j][k]. Every element therefore sees exactly the CPU's
+// operations in the CPU's order (column i's update after column i - 1's), and the per-row
+// loss is summed by lane 0 in column order like the CPU's. A dynamic group's params are
+// computed by lane 0 from the current in-block values after a warp barrier, as the CPU
+// computes them from its tile. Warps never wait for each other (no __syncthreads).
+constexpr int kSweepWarps = 4;
+// 8 resident blocks per SM (at most 64 registers a thread): 132 SMs x 8 x 4 rows = 4224
+// rows in one wave, so 4096 rows run in a single wave on an H200.
+constexpr int kSweepMinBlocks = 8;
+constexpr unsigned kFull = 0xffffffffu;
+
+// Shared memory of one row: W1 and E (floats), codes (bytes, rounded to 4).
+__host__ __device__ inline size_t sweep_row_bytes(int64_t bw) {
+  return 8 * static_cast<size_t>(bw) + ((static_cast<size_t>(bw) + 3) & ~size_t{3});
 }
 
-// One thread per row runs the block's column loop (ALGORITHMS.md §3) on its row held in
-// shared memory: quantize with the group's params, error, update the rest of the row by
-// the block of U (and P for GPTAQ), read from L1/L2 as warp-wide broadcasts. The tile is
-// loaded and stored cooperatively (coalesced) by the whole thread block.
-__global__ void k_sweep(QuantSpec spec, SweepArgs a, int R) {
+__global__ void __launch_bounds__(kSweepWarps * 32, kSweepMinBlocks)
+    k_sweep(QuantSpec spec, SweepArgs a, int rows_per_cta) {
   extern __shared__ float4 smem_raw[];
+  const int warp = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  if (warp >= rows_per_cta) return;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_cta + warp;
+  if (row >= a.rows) return;  // whole warps only: the shuffles below need all 32 lanes
   const int B = static_cast<int>(a.i2 - a.i1);
-  const int ld = sweep_ld(B), ldc = sweep_ldc(B);
-  float *w1 = reinterpret_cast<float *>(smem_raw);
-  float *es = w1 + static_cast<size_t>(R) * ld;
-  uint8_t *cs = reinterpret_cast<uint8_t *>(es + static_cast<size_t>(R) * ld);
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * R;
-  const int rr = static_cast<int>(a.rows - row0 < R ? a.rows - row0 : R);
-  const int tid = threadIdx.x, nt = blockDim.x;
+  char *base = reinterpret_cast<char *>(smem_raw) + static_cast<size_t>(warp) * sweep_row_bytes(B);
+  float *w1 = reinterpret_cast<float *>(base);
+  float *e1 = w1 + B;
+  uint8_t *c1 = reinterpret_cast<uint8_t *>(e1 + B);
+  const float *wg = a.w + row * a.ldw;
+  for (int c = lane; c < B; c += 32) w1[c] = wg[a.i1 + c];
 
-  for (int idx = tid; idx < rr * B; idx += nt) {
-    const int r = idx / B, c = idx - r * B;
-    w1[r * ld + c] = a.w[(row0 + r) * a.ldw + a.i1 + c];
-  }
-  __syncthreads();
-
+  float *pr = a.params + row * a.n_groups * 2;
   double row_loss = 0.0;
-  if (tid < rr) {
-    const int64_t row = row0 + tid;
-    float *wr = w1 + tid * ld;
-    float *er = es + tid * ld;
-    uint8_t *cr = cs + tid * ldc;
-    float *pr = a.params + row * a.n_groups * 2;
-    const float *wg = a.w + row * a.ldw;
-    for (int i = 0; i < B; ++i) {
-      const int64_t j = a.i1 + i;
-      if (a.dynamic && j % a.group_size == 0) {
+  for (int i = 0; i < B; ++i) {
+    const int64_t j = a.i1 + i;
+    const int owner = i & 31;
+    if (a.dynamic && j % a.group_size == 0) {
+      __syncwarp();  // the owners' latest updates of the group's in-block values
+      if (lane == 0) {
         const int64_t end = j + a.group_size < a.cols ? j + a.group_size : a.cols;
         const int64_t na = (end < a.i2 ? end : a.i2) - j;
         const int64_t nb = end > a.i2 ? end - a.i2 : 0;
         float *pg = pr + (j / a.group_size) * 2;
-        q_find_params(spec, wr + i, na, wg + a.i2, nb, pg, pg + 1);
+        q_find_params(spec, w1 + i, na, wg + a.i2, nb, pg, pg + 1);
       }
-      const float *pp = pr + static_cast<int64_t>(a.group_of[j]) * 2;
-      const float x = wr[i];
-      uint8_t code = 0;
-      const float q = q_quantize(spec, x, pp[0], pp[1], &code);
-      cr[i] = code;
-      if (a.feedback) {
-        const float d = __ldg(a.u + j * a.cols + j);
-        const float e = (x - q) / d;
-        row_loss += static_cast<double>((x - q) * (x - q) / (d * d));
-        const float *urow = a.u + j * a.cols + a.i1;
-        if (a.p) {
-          const float *prow = a.p + j * a.cols + a.i1;
-          for (int k = i + 1; k < B; ++k) wr[k] -= e * __ldg(urow + k) - x * __ldg(prow + k);
-        } else {
-          for (int k = i + 1; k < B; ++k) wr[k] -= e * __ldg(urow + k);
-        }
-        er[i] = e;
+      __syncwarp();  // the params, and no owner changes a value before lane 0 read it
+    }
+    const float *pp = pr + static_cast<int64_t>(a.group_of[j]) * 2;
+    const float sc = pp[0], zr = pp[1];
+    const float x = __shfl_sync(kFull, lane == owner ? w1[i] : 0.0f, owner);
+    uint8_t code = 0;
+    const float q = q_quantize(spec, x, sc, zr, &code);
+    // d = 1 without feedback (RTN), whose E is never read, as on the CPU.
+    const float d = a.feedback ? __ldg(a.u + j * a.cols + j) : 1.0f;
+    const float e = (x - q) / d;
+    if (lane == 0) row_loss += static_cast<double>((x - q) * (x - q) / (d * d));
+    if (lane == owner) {
+      w1[i] = q;
+      e1[i] = e;
+      c1[i] = code;
+    }
+    if (a.feedback) {
+      // This lane's first column after i: k = lane (mod 32), k > i.
+      const int k0 = i + 1 + ((lane - (i + 1)) & 31);
+      const float *urow = a.u + j * a.cols + a.i1;
+      if (a.p) {
+        const float *prow = a.p + j * a.cols + a.i1;
+        for (int k = k0; k < B; k += 32) w1[k] -= e * __ldg(urow + k) - x * __ldg(prow + k);
       } else {
-        er[i] = 0.0f;
+        for (int k = k0; k < B; k += 32) w1[k] -= e * __ldg(urow + k);
       }
-      wr[i] = q;
     }
   }
-  // Per-row losses, halved as the CPU does, summed per warp, one atomic per warp.
-  row_loss *= 0.5;
-  for (int off = 16; off > 0; off >>= 1) row_loss += __shfl_down_sync(0xffffffffu, row_loss, off);
-  if ((tid & 31) == 0 && row_loss != 0.0) atomicAdd(a.loss, row_loss);
-  __syncthreads();
-
-  for (int idx = tid; idx < rr * B; idx += nt) {
-    const int r = idx / B, c = idx - r * B;
-    const int64_t row = row0 + r;
-    const float v = w1[r * ld + c];
-    a.w[row * a.ldw + a.i1 + c] = v;
-    a.err[row * B + c] = es[r * ld + c];
-    a.codes[row * a.cols + a.i1 + c] = cs[r * ldc + c];
+  float *eg = a.err + row * B;
+  uint8_t *cg = a.codes + row * a.cols + a.i1;
+  float *wo = a.w + row * a.ldw + a.i1;
+  for (int c = lane; c < B; c += 32) {
+    wo[c] = w1[c];
+    eg[c] = e1[c];
+    cg[c] = c1[c];
   }
+  // Halved as on the CPU; RTN reports 0.
+  if (lane == 0) a.row_loss[row] = a.feedback ? row_loss / 2.0 : 0.0;
+}
+
+// *acc += sum of the rows' losses in one fixed order (per-thread strided sums, then a
+// fixed tree): the same bits on every run.
+constexpr int kReduceThreads = 256;
+__global__ void __launch_bounds__(kReduceThreads)
+    k_loss_add(const double *row_loss, int64_t rows, double *acc) {
+  __shared__ double part[kReduceThreads];
+  double s = 0.0;
+  for (int64_t r = threadIdx.x; r < rows; r += kReduceThreads) s += row_loss[r];
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int h = kReduceThreads / 2; h > 0; h >>= 1) {
+    if (static_cast<int>(threadIdx.x) < h) part[threadIdx.x] += part[threadIdx.x + h];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *acc += part[0];
 }
 
 }  // namespace
@@ -335,7 +362,13 @@ cudaError_t launch_to_f32(float *to, const double *from, int64_t count, cudaStre
 }
 
 cudaError_t launch_zero_lower(float *a, int64_t n, int inclusive, cudaStream_t s) {
-  k_zero_lower<<<grid_2d(n, n), kThreads, 0, s>>>(a, n, inclusive);
+  return launch_zero_lower_rect(a, n, n, n, inclusive, s);
+}
+
+cudaError_t launch_zero_lower_rect(float *a, int64_t rows, int64_t cols, int64_t ld,
+                                   int inclusive, cudaStream_t s) {
+  if (rows <= 0 || cols <= 0) return cudaSuccess;
+  k_zero_lower<<<grid_2d(rows, cols), kThreads, 0, s>>>(a, rows, cols, ld, inclusive);
   return cudaGetLastError();
 }
 
@@ -395,31 +428,31 @@ cudaError_t launch_find_params(const QuantSpec &spec, const float *w, int64_t ro
   return cudaGetLastError();
 }
 
-size_t sweep_smem_per_row(int64_t bw) {
-  const int b = static_cast<int>(bw);
-  return 2 * sizeof(float) * static_cast<size_t>(sweep_ld(b)) + static_cast<size_t>(sweep_ldc(b));
+size_t sweep_smem_per_row(int64_t bw) { return sweep_row_bytes(bw); }
+
+int sweep_rows_per_cta(int64_t bw, size_t max_smem) {
+  const size_t fit = max_smem / sweep_row_bytes(bw);
+  return static_cast<int>(fit < static_cast<size_t>(kSweepWarps) ? fit : kSweepWarps);
 }
 
-cudaError_t launch_sweep_block(const QuantSpec &spec, const SweepArgs &a, int rows_per_cta,
-                               size_t max_smem, cudaStream_t s) {
+cudaError_t sweep_prepare(size_t max_smem) {
+  return cudaFuncSetAttribute(k_sweep, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(max_smem));
+}
+
+cudaError_t launch_sweep_block(const QuantSpec &spec, const SweepArgs &a, size_t max_smem,
+                               cudaStream_t s) {
   const int64_t bw = a.i2 - a.i1;
   if (bw <= 0 || a.rows <= 0) return cudaSuccess;
-  const size_t per_row = sweep_smem_per_row(bw);
-  int64_t R = static_cast<int64_t>(max_smem / per_row);
-  if (R > rows_per_cta) R = rows_per_cta;
-  if (R > a.rows) R = a.rows;
+  const int R = sweep_rows_per_cta(bw, max_smem);
   if (R < 1) return cudaErrorInvalidConfiguration;  // a block row does not fit on chip
-  const size_t smem = static_cast<size_t>(R) * per_row;
-  if (smem > 48 * 1024) {
-    cudaError_t e =
-        cudaFuncSetAttribute(k_sweep, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(smem));
-    if (e != cudaSuccess) return e;
-  }
-  const int threads = static_cast<int>((R + 31) / 32 * 32);
+  const size_t smem = static_cast<size_t>(R) * sweep_row_bytes(bw);
   const int64_t blocks = (a.rows + R - 1) / R;
   if (blocks > 0x7fffffff) return cudaErrorInvalidConfiguration;
-  k_sweep<<<static_cast<unsigned>(blocks), threads, smem, s>>>(spec, a, static_cast<int>(R));
+  k_sweep<<<static_cast<unsigned>(blocks), R * 32, smem, s>>>(spec, a, R);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  k_loss_add<<<1, kReduceThreads, 0, s>>>(a.row_loss, a.rows, a.loss);
   return cudaGetLastError();
 }
 

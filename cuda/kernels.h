@@ -28,7 +28,8 @@ cudaError_t launch_convert_rows(float *out, const void *src, int dtype, int64_t 
                                 int64_t rows, const int64_t *idx, int64_t t0,
                                 const float *sub, cudaStream_t stream);
 
-// xsum[j] += sum_r x[r][j] (in fp64), x: rows x n.
+// xsum[j] += x[r][j] for r = 0, 1, ..., rows - 1 in that order (in fp64, as the CPU),
+// x: rows x n.
 cudaError_t launch_colsum(double *xsum, const float *x, int64_t n, int64_t rows,
                           cudaStream_t stream);
 
@@ -48,6 +49,9 @@ cudaError_t launch_to_f32(float *to, const double *from, int64_t count, cudaStre
 
 // n x n (ld n): a[r][c] = 0 for c < r (inclusive = 0) or c <= r (inclusive = 1).
 cudaError_t launch_zero_lower(float *a, int64_t n, int inclusive, cudaStream_t stream);
+// The same for a rows x cols matrix with leading dimension ld.
+cudaError_t launch_zero_lower_rect(float *a, int64_t rows, int64_t cols, int64_t ld,
+                                   int inclusive, cudaStream_t stream);
 
 // *flag = 1 when some a[j][j] (j < n, ld n) is not finite and > 0.
 cudaError_t launch_check_diag(const float *a, int64_t n, int *flag, cudaStream_t stream);
@@ -80,7 +84,7 @@ cudaError_t launch_find_params(const QuantSpec &spec, const float *w, int64_t ro
                                int64_t n_groups, cudaStream_t stream);
 
 // Everything the fused in-block sweep reads and writes, all in device memory
-// (see SweepBlock in src/backend.h; loss is a device fp64 accumulator here).
+// (see SweepBlock in src/backend.h).
 struct SweepArgs {
   float *w;
   int64_t rows, cols, ldw, i1, i2;
@@ -94,17 +98,24 @@ struct SweepArgs {
   int32_t dynamic;
   const int32_t *group_of;
   int32_t feedback;
-  double *loss;
+  double *row_loss;  // rows: scratch, each row's (halved) loss of this block
+  double *loss;      // one fp64 accumulator: += the block's loss, in a fixed order
 };
 
-// Shared memory the fused sweep needs per row of its tile, for block width bw.
+// Shared memory the fused sweep needs per row (one warp each), for block width bw, and
+// the rows per thread block the launcher uses (0: a row does not fit in max_smem).
 size_t sweep_smem_per_row(int64_t bw);
+int sweep_rows_per_cta(int64_t bw, size_t max_smem);
 
-// The fused in-block sweep: rows_per_cta rows per thread block (one thread per row for
-// the sequential column loop), the row tile of the block in shared memory.
-// max_smem: the device's opt-in shared memory per block.
-cudaError_t launch_sweep_block(const QuantSpec &spec, const SweepArgs &a, int rows_per_cta,
-                               size_t max_smem, cudaStream_t stream);
+// Lets the sweep kernel use up to max_smem bytes of dynamic shared memory. The attribute
+// is process-wide per kernel and device: call it once per device (std::call_once),
+// before any launch on that device, never concurrently with one.
+cudaError_t sweep_prepare(size_t max_smem);
+
+// The fused in-block sweep, one warp per row, then the block's loss added to *a.loss
+// (no host synchronization). max_smem: what sweep_prepare allowed.
+cudaError_t launch_sweep_block(const QuantSpec &spec, const SweepArgs &a, size_t max_smem,
+                               cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace gptaq

@@ -47,7 +47,9 @@ struct SweepBlock {
   int32_t dynamic;     // 1: compute params at the start of each group from current values
   const int32_t *group_of;  // per permuted position, the group index (backend memory)
   int32_t feedback;    // 0 for RTN: quantize without error propagation
-  double *loss;        // accumulated sum of (w-q)^2/d^2/2 (host memory)
+  double *loss;        // accumulated sum of (w-q)^2/d^2/2 (host memory); a backend may
+                       // keep it on its device during a sweep and add it when the block
+                       // ending at cols is done (the solver reads it after the sweep)
 };
 
 class Backend {
@@ -134,6 +136,10 @@ class Backend {
   // backend's own. Backends without streams ignore it (the C API rejects a non-null
   // stream for them before calling).
   virtual void set_stream(void *stream) { (void)stream; }
+
+  // The context's thread count (config.num_threads, 0 = all hardware threads) for a
+  // backend's host-side work; the CPU backend takes it at construction.
+  virtual void set_num_threads(int threads) { (void)threads; }
 };
 
 // Factories. make_cuda_backend is defined only when the CUDA backend is compiled in;

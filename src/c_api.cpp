@@ -201,6 +201,7 @@ int32_t gptaq_ctx_create(gptaq_ctx **out, int64_t columns, const gptaq_config *c
     ctx->n = columns;
     ctx->be = make_backend(static_cast<gptaq_backend>(c.backend), c.device, c.num_threads,
                            &ctx->backend_note);
+    ctx->be->set_num_threads(c.num_threads);
     const size_t mat = sizeof(float) * static_cast<size_t>(columns) * static_cast<size_t>(columns);
     ctx->xx = DevBuf(ctx->be.get(), mat);
     if (ctx->wants_cross()) ctx->dx = DevBuf(ctx->be.get(), mat);

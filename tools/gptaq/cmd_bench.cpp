@@ -1,11 +1,14 @@
 // gptaq bench: statistics and solve time on synthetic structured data, with achieved
 // GFLOP/s, the fraction of the FLOP floor (ALGORITHMS.md §6) at the sgemm rate measured
 // in the same run, and peak memory. --json prints one JSON object as the last line.
+#include <dlfcn.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -40,6 +43,61 @@ double measure_sgemm(int n, int k) {
     best = std::min(best, seconds_since(t0));
   }
   return 2.0 * n * static_cast<double>(n) * k / best / 1e9;
+}
+
+// cuSOLVER's workspace for the CUDA backend's factorization of `n` columns (the float64
+// Cholesky, cusolverDnXpotrf, and the fp32 triangular inverse, cusolverDnXtrtri; the
+// upper triangle of an n x n matrix), asked from cuSOLVER itself through dlopen, so the
+// tool needs no CUDA headers. JSON object, or null when cuSOLVER does not answer here.
+std::string cusolver_workspace_json(int64_t n) {
+  void *rt = nullptr, *sv = nullptr;
+  for (const char *name : {"libcudart.so.13", "libcudart.so.12", "libcudart.so"})
+    if ((rt = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
+  for (const char *name : {"libcusolver.so.12", "libcusolver.so.11", "libcusolver.so"})
+    if ((sv = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
+  std::string out = "null";
+  using Malloc = int (*)(void **, size_t);
+  using Free = int (*)(void *);
+  using Create = int (*)(void **);
+  using Destroy = int (*)(void *);
+  using Potrf = int (*)(void *, void *, int, int64_t, int, const void *, int64_t, int, size_t *,
+                        size_t *);
+  using Trtri = int (*)(void *, int, int, int64_t, int, void *, int64_t, size_t *, size_t *);
+  if (rt && sv) {
+    auto cmalloc = reinterpret_cast<Malloc>(dlsym(rt, "cudaMalloc"));
+    auto cfree = reinterpret_cast<Free>(dlsym(rt, "cudaFree"));
+    auto create = reinterpret_cast<Create>(dlsym(sv, "cusolverDnCreate"));
+    auto destroy = reinterpret_cast<Destroy>(dlsym(sv, "cusolverDnDestroy"));
+    auto pcreate = reinterpret_cast<Create>(dlsym(sv, "cusolverDnCreateParams"));
+    auto pdestroy = reinterpret_cast<Destroy>(dlsym(sv, "cusolverDnDestroyParams"));
+    auto potrf = reinterpret_cast<Potrf>(dlsym(sv, "cusolverDnXpotrf_bufferSize"));
+    auto trtri = reinterpret_cast<Trtri>(dlsym(sv, "cusolverDnXtrtri_bufferSize"));
+    void *h = nullptr, *params = nullptr, *a = nullptr;
+    if (cmalloc && cfree && create && destroy && pcreate && pdestroy && potrf && trtri &&
+        cmalloc(&a, 256) == 0) {
+      if (create(&h) == 0) {
+        size_t pd = 0, ph = 0, td = 0, th = 0;
+        // CUBLAS_FILL_MODE_UPPER = 1, CUBLAS_DIAG_NON_UNIT = 0, CUDA_R_32F = 0,
+        // CUDA_R_64F = 1 (the matrix address is only looked at, never read).
+        if (pcreate(&params) == 0 && potrf(h, params, 1, n, 1, a, n, 1, &pd, &ph) == 0 &&
+            trtri(h, 1, 0, n, 0, a, n, &td, &th) == 0) {
+          char buf[320];
+          std::snprintf(buf, sizeof buf,
+                        "{\"columns\":%lld,\"potrf_f64_device_bytes\":%zu,"
+                        "\"potrf_f64_host_bytes\":%zu,\"trtri_f32_device_bytes\":%zu,"
+                        "\"trtri_f32_host_bytes\":%zu}",
+                        static_cast<long long>(n), pd, ph, td, th);
+          out = buf;
+        }
+        if (params) pdestroy(params);
+        destroy(h);
+      }
+      cfree(a);
+    }
+  }
+  if (sv) dlclose(sv);
+  if (rt) dlclose(rt);
+  return out;
 }
 
 // tokens x cols activations: low-rank structure + noise + outlier channels, generated
@@ -80,6 +138,9 @@ int run(int argc, char **argv) {
   app.add_option("--batch", batch, "tokens per add_batch call")->check(CLI::PositiveNumber);
   app.add_option("--repeat", repeat, "solves to time (best is reported)")->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "print one JSON object as the last line");
+  std::string codes_out;
+  app.add_option("--codes-out", codes_out,
+                 "write the first solve's codes (rows x cols uint8, raw) to this file");
   q.add_to(app);
   if (int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
 
@@ -140,6 +201,18 @@ int run(int argc, char **argv) {
       solve_s = std::min(solve_s, s);
     }
     const double peak = peak_rss_mib();
+    const int32_t used_backend = gptaq_ctx_backend(ctx);
+    if (!codes_out.empty()) {
+      FILE *f = std::fopen(codes_out.c_str(), "wb");
+      const bool ok = f && std::fwrite(codes.data(), 1, codes.size(), f) == codes.size();
+      if (f) std::fclose(f);
+      if (!ok) throw std::runtime_error("cannot write " + codes_out);
+    }
+    const std::string cusolver_ws =
+        used_backend == GPTAQ_BACKEND_CUDA ? cusolver_workspace_json(cols) : "null";
+    if (used_backend == GPTAQ_BACKEND_CUDA)
+      std::printf("cuSOLVER workspace at %lld columns: %s\n", static_cast<long long>(cols),
+                  cusolver_ws.c_str());
 
     const double n = static_cast<double>(cols), m = static_cast<double>(rows),
                  T = static_cast<double>(tokens);
@@ -166,13 +239,15 @@ int run(int argc, char **argv) {
                   "\"group_size\":%d,\"act_order\":%d,\"stats_seconds\":%.6f,\"solve_seconds\":%.6f,"
                   "\"solve_reuse_seconds\":%.6f,\"stats_gflops\":%.2f,\"solve_gflops\":%.2f,"
                   "\"sgemm_gflops\":%.2f,\"solve_floor_ratio\":%.3f,\"stats_sgemm_fraction\":%.3f,"
-                  "\"peak_rss_mib\":%.1f,\"base_rss_mib\":%.1f}\n",
+                  "\"peak_rss_mib\":%.1f,\"base_rss_mib\":%.1f,\"backend\":\"%s\","
+                  "\"cusolver_workspace\":%s}\n",
                   q.method.c_str(), static_cast<long long>(rows), static_cast<long long>(cols),
                   static_cast<long long>(tokens), cfg.bits, cfg.group_size, cfg.act_order, stats_s,
                   first_s, solve_s, stats_s > 0 ? stats_flops / stats_s / 1e9 : 0.0,
                   first_s > 0 ? solve_flops / first_s / 1e9 : 0.0, sgemm_gflops,
                   solve_floor > 0 ? first_s / solve_floor : 0.0,
-                  stats_s > 0 ? stats_floor / stats_s : 0.0, peak, base_rss);
+                  stats_s > 0 ? stats_floor / stats_s : 0.0, peak, base_rss,
+                  used_backend == GPTAQ_BACKEND_CUDA ? "cuda" : "cpu", cusolver_ws.c_str());
     return 0;
   });
 }
