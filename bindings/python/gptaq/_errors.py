@@ -24,6 +24,7 @@ class Status(IntEnum):
     UNSUPPORTED = _ll.GPTAQ_ERR_UNSUPPORTED
     BUSY = _ll.GPTAQ_ERR_BUSY
     INTERNAL = _ll.GPTAQ_ERR_INTERNAL
+    CANCELLED = _ll.GPTAQ_ERR_CANCELLED
 
 
 class GptaqError(Exception):
@@ -108,6 +109,14 @@ class InternalError(GptaqError, RuntimeError):
     """GPTAQ_ERR_INTERNAL: a bug in the library; please report it with the message."""
 
 
+class CancelledError(GptaqError, RuntimeError):
+    """GPTAQ_ERR_CANCELLED: the progress callback asked to stop. The Quantizer is exactly
+    as it was before the call and may be used again at once."""
+
+
+Cancelled = CancelledError
+
+
 _BY_STATUS: Dict[int, Type[GptaqError]] = {
     Status.INVALID_ARGUMENT: InvalidArgumentError,
     Status.SHAPE: ShapeError,
@@ -122,6 +131,7 @@ _BY_STATUS: Dict[int, Type[GptaqError]] = {
     Status.UNSUPPORTED: UnsupportedError,
     Status.BUSY: BusyError,
     Status.INTERNAL: InternalError,
+    Status.CANCELLED: CancelledError,
 }
 
 
