@@ -770,8 +770,8 @@ class Quantizer:
         if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)):
             raise DTypeError(f"columns must be an int, not {type(columns).__name__}",
                              Status.INVALID_ARGUMENT)
-        if not 0 < int(columns) < 2**62:
-            raise ShapeError(f"columns={int(columns)} must be positive", Status.SHAPE)
+        if not -2**63 <= int(columns) < 2**63:
+            raise ShapeError(f"columns={int(columns)} does not fit in int64", Status.SHAPE)
         cb = _Callbacks()
         cb.progress_fn = _progress_callable(progress)
         cb.log_fn = _log_callable(log)
@@ -1029,11 +1029,12 @@ class Quantizer:
         """
         w = _weight(weight, _half_dtype(dtype))
         rows, cols = w.shape
-        if cols != self._columns:
-            raise ShapeError(f"weight has shape {w.shape}: its columns must be the "
-                             f"Quantizer's {self._columns}", Status.SHAPE)
-        if rows < 1:
-            raise ShapeError(f"weight has shape {w.shape}: no rows", Status.SHAPE)
+        if rows < 1 or cols != self._columns:  # checked here too: outputs are sized by it
+            raise ShapeError(
+                f"weight has shape {w.shape}: expected (rows >= 1, {self._columns})"
+                if cols == self._columns else
+                f"weight has {cols} columns but the context was created for {self._columns}",
+                Status.SHAPE)
         h = self._acquire()
         try:
             cfg = _ll.gptaq_config()

@@ -1,6 +1,7 @@
 """Exceptions of the gptaq package: one class per C status, each also a built-in type."""
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import Dict, Optional, Type
 
@@ -140,6 +141,33 @@ def error_class(status: int) -> Type[GptaqError]:
     return _BY_STATUS.get(int(status), GptaqError)
 
 
+# The library's messages name C functions and pointers; the binding's users call methods.
+_C_TO_PY = [
+    (re.compile(r"\bgptaq_add_batch(_masked)?\b"), "add_batch()"),
+    (re.compile(r"\bgptaq_solve(_binary)?\b"), "solve()"),
+    (re.compile(r"\bgptaq_ctx_set_config\b"), "set_config()"),
+    (re.compile(r"\bgptaq_ctx_reset\b"), "reset()"),
+    (re.compile(r"\bgptaq_ctx_create\b"), "Quantizer()"),
+    (re.compile(r"\bgptaq_stats_buffers_get\b"), "stats_buffers()"),
+    (re.compile(r"\bgptaq_stats_commit\b"), "stats_commit()"),
+    (re.compile(r"\bgptaq_stats_(save|load)\b"), r"\1_stats()"),
+    (re.compile(r"\bgptaq_stats_(merge|serialize|deserialize)\b"), r"\1()"),
+    (re.compile(r"\bgptaq_gptq_(pack|unpack)\b"), r"gptq_\1()"),
+    (re.compile(r"\bgptaq_lutgemm_(pack|unpack)\b"), r"lutgemm_\1()"),
+    (re.compile(r"\bgptaq_config_init\b"), "the defaults"),
+    (re.compile(r"\bpass NULL\b"), "pass None"),
+    (re.compile(r"\bis NULL\b"), "is None"),
+    (re.compile(r"\bNULL\b"), "None"),
+]
+
+
+def pythonize(message: str) -> str:
+    """The library's message in the binding's terms (method names, None)."""
+    for pat, rep in _C_TO_PY:
+        message = pat.sub(rep, message)
+    return message
+
+
 def check(status: int, ctx: Optional[object] = None) -> None:
     """Raise the exception for a non-zero C status with the library's message.
 
@@ -148,5 +176,5 @@ def check(status: int, ctx: Optional[object] = None) -> None:
     """
     if status == 0:
         return
-    message = _ll.gptaq_swig_errmsg(ctx, status)
+    message = pythonize(_ll.gptaq_swig_errmsg(ctx, status))
     raise error_class(status)(message, status)

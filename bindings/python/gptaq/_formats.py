@@ -471,7 +471,8 @@ class SafetensorsWriter(_Closable):
         if a.ndim > _ll.GPTAQ_SAFETENSORS_MAX_DIMS:
             raise ShapeError(f"{name}: {a.ndim} dimensions (at most "
                              f"{_ll.GPTAQ_SAFETENSORS_MAX_DIMS})", Status.SHAPE)
-        a = np.ascontiguousarray(a)
+        if not a.flags.c_contiguous:
+            a = a.copy(order="C")  # (np.ascontiguousarray would make a scalar 1-D)
         shape = np.asarray(a.shape, dtype=np.int64)
         data = a.reshape(-1).view(np.uint8) if a.size else np.zeros(1, np.uint8)
         with self._lock:
@@ -550,8 +551,9 @@ class IMatrix(_Closable):
         if s.ndim != 2 or s.shape[0] < 1 or s.shape[1] < 1:
             raise ShapeError(f"in_sum2 has shape {np.shape(in_sum2)}; expected (n_per_row,) "
                              "or (n_mat, n_per_row)", Status.SHAPE)
-        c = _arr(np.atleast_1d(counts) if not isinstance(counts, np.ndarray) else counts,
-                 "counts", np.float32, shape=(s.shape[0],))
+        if not isinstance(counts, np.ndarray):  # a number or list: Python values
+            counts = np.atleast_1d(np.asarray(counts, dtype=np.float32))
+        c = _arr(counts, "counts", np.float32, shape=(s.shape[0],))
         with self._lock:
             _check(_ll.gptaq_imatrix_add(self._get(), self._name(name), s.shape[1],
                                          s.shape[0], s, c))

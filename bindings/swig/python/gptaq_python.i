@@ -121,6 +121,7 @@ GPTAQ_BUF(const int64_t *GPTAQ_I64_IN, 0, "lq", 8)
                                        const uint16_t *bias_f16 };
 %apply uint16_t *GPTAQ_U16_OUT { uint16_t *dst, uint16_t *alpha_f16, uint16_t *bias_f16 };
 %apply const int64_t *GPTAQ_I64_IN { const int64_t *shape };
+%typemap(argout) const int64_t *shape "";
 
 /* A CUDA stream is passed as an integer address (e.g. torch's stream.cuda_stream). */
 %typemap(in) void *stream {
@@ -182,6 +183,9 @@ GPTAQ_BUF(const int64_t *GPTAQ_I64_IN, 0, "lq", 8)
     PyTuple_SET_ITEM(t_, i_, PyLong_FromLongLong((long long)$1[i_]));
   $result = SWIG_Python_AppendOutput($result, t_);
 }
+/* ... while the shape INPUT of gptaq_safetensors_writer_add / gptaq_npy_write_nd stays a
+ * buffer (SWIG would otherwise match the typemap above for const int64_t * too). */
+%apply const int64_t *GPTAQ_I64_IN { const int64_t *shape };
 
 /* ---- callbacks ------------------------------------------------------------------
  * One Python object per context receives both callbacks: obj.progress(phase, done,
