@@ -23,16 +23,17 @@ where = os.path.realpath(gptaq.__file__)
 assert where.startswith(expect_under + os.sep), f"gptaq imported from {where}, not {expect_under}"
 
 w = np.load(os.path.join(data, "W.npy"))
-x = np.load(os.path.join(data, "X.npy"))
 if defaults:
     kw = dict(backend="cpu")
     ref = os.path.join(data, "cli-defaults")
 else:
     kw = dict(method="gptq", bits=4, group_size=128, sym=True, backend="cpu")
     ref = os.path.join(data, "cli")
-with gptaq.Quantizer(w.shape[1], **kw) as q:
-    for t0 in range(0, len(x), 256):
-        q.add_batch(x[t0:t0 + 256])
+# Stream the calibration file in the CLI's batches (its --batch-tokens default, 1024):
+# the same batching gives bit-identical statistics, hence scales too.
+with gptaq.Quantizer(w.shape[1], **kw) as q, gptaq.NpyReader(os.path.join(data, "X.npy")) as x:
+    for batch in x.batches(1024):
+        q.add_batch(batch)
     r = q.solve(w)
 want = np.load(os.path.join(ref, "codes.npy"))
 same = float(np.mean(r.codes == want))

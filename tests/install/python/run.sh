@@ -14,7 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work"
 mkdir -p "$work/run"
 unset PYTHONPATH
-export PYTHONDONTWRITEBYTECODE=1 OPENBLAS_NUM_THREADS=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# OpenBLAS thread count as when make_data.py ran the CLI (results may depend on it).
+export PYTHONDONTWRITEBYTECODE=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 case "$mode" in
   wheel)
     mkdir -p "$work/src"
