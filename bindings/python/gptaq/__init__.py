@@ -56,6 +56,7 @@ from ._errors import (
     CancelledError,
     Cancelled,
     check as _check,
+    pythonize,
     error_class,
 )
 
@@ -844,6 +845,9 @@ class Quantizer:
             # KeyboardInterrupt from Ctrl-C) is what the caller sees; the call was
             # cancelled by it and changed nothing.
             if st != Status.OK or not isinstance(err, Exception):
+                if st == Status.CANCELLED:
+                    raise err from CancelledError(pythonize(_ll.gptaq_swig_errmsg(h.ctx, st)),
+                                                  st)
                 raise err
             warnings.warn(f"gptaq: the log callback raised {err!r}", RuntimeWarning)
         _check(st, h.ctx)

@@ -85,8 +85,9 @@ def test_exception_in_callback_is_raised_and_cancels(problem):
         def boom(phase, done, total):
             raise ValueError("from the callback")
 
-        with pytest.raises(ValueError, match="from the callback"):
+        with pytest.raises(ValueError, match="from the callback") as e:
             q.solve(w, progress=boom)
+        assert isinstance(e.value.__cause__, gptaq.CancelledError)
         assert q.serialize() == before
         q.solve(w)
 
@@ -132,16 +133,18 @@ def test_ctrl_c_cancels_and_raises_keyboard_interrupt(problem):
             return False
 
         def interrupt():
-            started.wait(30)
+            started.wait(10)
             os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in a terminal
 
         t = threading.Thread(target=interrupt)
         t.start()
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt) as e:
             for _ in range(200):  # the signal lands during one of these solves
                 q.solve(w, progress=watch)
                 started.clear()
         t.join()
+        # it came out of a cancelled call, not between two calls
+        assert isinstance(e.value.__cause__, gptaq.CancelledError)
         assert q.serialize() == before
         assert np.array_equal(q.solve(w).codes, want.codes)
 
@@ -200,11 +203,11 @@ def test_concurrent_use_of_one_quantizer_is_busy(problem):
 
         def slow(phase, done, total):
             inside.set()
-            release.wait(30)
+            release.wait(10)
             return False
 
         def other():
-            inside.wait(30)
+            inside.wait(10)
             try:
                 q.solve(w)
             except gptaq.GptaqError as e:
