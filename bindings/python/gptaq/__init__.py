@@ -622,7 +622,7 @@ class _Handle:
 
     def __del__(self) -> None:
         ctx, self.ctx = getattr(self, "ctx", None), None
-        if ctx is not None:
+        if ctx is not None and _ll is not None:
             _ll.gptaq_ctx_free(ctx)
 
 

@@ -6,6 +6,8 @@
 #               `pip wheel --no-build-isolation --no-deps` (libgptaq found by pkg-config
 #               through PKG_CONFIG_PATH=PREFIX/lib/pkgconfig), install the wheel into a
 #               scratch --target and run the consumer from a temporary directory.
+# MODE pip:     `pip install --no-build-isolation --no-deps --target` of a copy of
+#               bindings/python, libgptaq found through GPTAQ_PREFIX=PREFIX.
 # MODE cmake:   the module `cmake --install` put at PREFIX/PY_INSTALL_DIR.
 # MODE defaults: as cmake, with the binding's defaults against the CLI's defaults.
 set -euo pipefail
@@ -16,12 +18,21 @@ mkdir -p "$work/run"
 unset PYTHONPATH
 # OpenBLAS thread count as when make_data.py ran the CLI (results may depend on it).
 export PYTHONDONTWRITEBYTECODE=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+copy_sources() {  # pip builds in the source folder: build a copy, never the tree
+  mkdir -p "$work/src"
+  cp -r "$src/bindings/python" "$work/src/python"
+  cp -r "$src/bindings/swig" "$work/src/swig"
+  rm -rf "$work/src/python/tests" "$work/src/python/build" "$work/src/python"/*.egg-info
+}
 case "$mode" in
+  pip)
+    copy_sources
+    GPTAQ_PREFIX="$prefix" "$py" -m pip install --no-build-isolation --no-deps \
+      --target "$work/site" "$work/src/python"
+    site="$work/site"
+    ;;
   wheel)
-    mkdir -p "$work/src"
-    cp -r "$src/bindings/python" "$work/src/python"
-    cp -r "$src/bindings/swig" "$work/src/swig"
-    rm -rf "$work/src/python/tests" "$work/src/python/build" "$work/src/python"/*.egg-info
+    copy_sources
     libdir=$(dirname "$(find "$prefix" -name gptaq.pc -path '*pkgconfig*' | head -1)")
     PKG_CONFIG_PATH="$libdir" "$py" -m pip wheel --no-build-isolation --no-deps \
       -w "$work/wheels" "$work/src/python"
