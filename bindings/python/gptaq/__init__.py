@@ -619,6 +619,7 @@ class _Handle:
     def __init__(self, ctx: Any, callbacks: _Callbacks) -> None:
         self.ctx = ctx
         self.callbacks = callbacks
+        self.progress_armed = False
 
     def __del__(self) -> None:
         ctx, self.ctx = getattr(self, "ctx", None), None
@@ -739,8 +740,10 @@ class Quantizer:
                     logger of :mod:`logging`, a ``logging.Logger``, a callable
                     ``fn(level: LogLevel, message)``, or False to drop them.
 
-    Ctrl-C during a call cancels it (the Quantizer is unchanged) and raises
-    KeyboardInterrupt. Use as a context manager or call :meth:`close`; the context is
+    Ctrl-C during a solve cancels it (the Quantizer is unchanged) and raises
+    KeyboardInterrupt; during add_batch too when a progress callable is set (without
+    one a batch, short by nature, finishes first: cancelling a batch needs a copy of the
+    statistics, which the library makes only when progress is reported). Use as a context manager or call :meth:`close`; the context is
     also freed when the object is garbage-collected.
 
     Thread safety: a Quantizer used from two threads at the same time raises
@@ -782,7 +785,7 @@ class Quantizer:
         status, ctx = _ll.gptaq_ctx_create(int(columns), cfg)
         _check(status)
         h = _Handle(ctx, cb)
-        _check(_ll.gptaq_py_set_callbacks(ctx, cb), ctx)
+        _check(_ll.gptaq_py_set_callbacks(ctx, cb, 0), ctx)
         self._h = h
         self._progress = cb.progress_fn
         self._columns = int(columns)
@@ -826,13 +829,23 @@ class Quantizer:
         return h
 
     def _run(self, h: _Handle, fn: Callable[..., Any], *args: Any,
-             progress: Any = None) -> Any:
+             progress: Any = None, always: bool = False) -> Any:
         """A long call on the context with the callbacks armed; raises what a callback
-        raised (KeyboardInterrupt included) or the status's exception."""
+        raised (KeyboardInterrupt included) or the status's exception. The progress
+        trampoline is armed when a progress callable is set, and for `always` calls
+        (solves: Ctrl-C cancels them). Batches without a progress callable run unarmed:
+        with a progress callback the library copies the statistics before each batch."""
         cb = h.callbacks
         saved = cb.progress_fn
         if progress is not None:
             cb.progress_fn = _progress_callable(progress)
+        arm = always or cb.progress_fn is not None
+        if arm != h.progress_armed:
+            st = _ll.gptaq_py_set_callbacks(h.ctx, cb, int(arm))
+            if st != Status.OK:
+                cb.progress_fn = saved
+                _check(st, h.ctx)
+            h.progress_armed = arm
         cb.error = None
         try:
             r = fn(h.ctx, *args)
@@ -1054,12 +1067,12 @@ class Quantizer:
                 alpha = np.empty((rows, G, k), dtype=np.float32)
                 bias = np.empty((rows, G), dtype=np.float32)
                 self._run(h, _ll.gptaq_solve_binary, w, rows, cols, codes, alpha, bias,
-                          g_idx, dq, info, progress=progress)
+                          g_idx, dq, info, progress=progress, always=True)
             else:
                 scales = np.empty((rows, G), dtype=np.float32)
                 zeros = np.empty((rows, G), dtype=np.float32)
                 self._run(h, _ll.gptaq_solve, w, rows, cols, codes, scales, zeros, g_idx,
-                          dq, info, progress=progress)
+                          dq, info, progress=progress, always=True)
         finally:
             self._lock.release()
         common = dict(loss=float(info.loss), n_groups=int(info.n_groups),

@@ -256,11 +256,14 @@ static void gptaq_py_log_tramp(void *user_data, int32_t level, const char *messa
 %nothread gptaq_py_set_callbacks;
 %nothread gptaq_py_stats_buffers;
 %inline %{
-/* Set (obj not None) or clear (None) both callbacks of ctx to the trampolines above. */
-int32_t gptaq_py_set_callbacks(gptaq_ctx *ctx, PyObject *obj) {
+/* Point ctx's log callback at obj (None clears it) and its progress callback too when
+ * `progress` is non-zero (else clear it: with a progress callback the C library copies the
+ * statistics before each batch, so the binding arms it only when it is wanted). */
+int32_t gptaq_py_set_callbacks(gptaq_ctx *ctx, PyObject *obj, int progress) {
   int32_t st;
   int on = obj && obj != Py_None;
-  st = gptaq_ctx_set_progress(ctx, on ? gptaq_py_progress_tramp : NULL, on ? (void *)obj : NULL);
+  st = gptaq_ctx_set_progress(ctx, on && progress ? gptaq_py_progress_tramp : NULL,
+                              on && progress ? (void *)obj : NULL);
   if (st != GPTAQ_OK) return st;
   return gptaq_ctx_set_log(ctx, on ? gptaq_py_log_tramp : NULL, on ? (void *)obj : NULL);
 }
