@@ -127,9 +127,11 @@ def test_ctrl_c_cancels_and_raises_keyboard_interrupt(problem):
         before = q.serialize()
         started = threading.Event()
 
-        def watch(phase, done, total):  # only observes; never cancels by itself
-            if phase == gptaq.Phase.SWEEP:
+        def watch(phase, done, total):  # never cancels by itself
+            if phase == gptaq.Phase.SWEEP and done > 0 and not started.is_set():
                 started.set()
+                for _ in range(500):  # the solve is under way; wait for the signal
+                    time.sleep(0.01)
             return False
 
         def interrupt():
@@ -139,9 +141,7 @@ def test_ctrl_c_cancels_and_raises_keyboard_interrupt(problem):
         t = threading.Thread(target=interrupt)
         t.start()
         with pytest.raises(KeyboardInterrupt) as e:
-            for _ in range(200):  # the signal lands during one of these solves
-                q.solve(w, progress=watch)
-                started.clear()
+            q.solve(w, progress=watch)
         t.join()
         # it came out of a cancelled call, not between two calls
         assert isinstance(e.value.__cause__, gptaq.CancelledError)
@@ -192,6 +192,28 @@ def test_gil_released_during_solve(problem):
             done.set()
             t.join()
     assert c1 > c0 + 1000, "the other thread did not run during the solves"
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
+                    reason="signals go to the main thread")
+def test_signal_pending_at_a_progress_report_cancels(problem):
+    """A SIGINT that arrives while the library computes is seen at the next progress
+    report (the trampoline checks for signals before calling into Python)."""
+    w, x, _ = problem
+    with quantizer(x) as q:
+        want = q.solve(w)
+        sent = []
+
+        def report(phase, done, total):
+            if phase == gptaq.Phase.SWEEP and not sent:
+                sent.append(1)
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            return False
+
+        with pytest.raises(KeyboardInterrupt) as e:
+            q.solve(w, progress=report)
+        assert isinstance(e.value.__cause__, gptaq.CancelledError)
+        assert np.array_equal(q.solve(w).codes, want.codes)
 
 
 def test_concurrent_use_of_one_quantizer_is_busy(problem):
