@@ -19,7 +19,15 @@ the library works. Every C status raises a :class:`GptaqError` subclass that car
 the library's message and is also the matching built-in exception (ValueError, ...).
 
 A Quantizer is not thread-safe: use one per thread (a concurrent call raises
-:class:`BusyError`). Different Quantizers may run in different threads at once.
+:class:`BusyError`, status BUSY, as the C library does). Different Quantizers may run
+in different threads at once.
+
+Beyond the quantize loop: progress callbacks and cancellation (``progress=``, Ctrl-C),
+log messages to :mod:`logging`, statistics exchange for distributed calibration
+(``merge``, ``serialize``/``deserialize``, ``save_stats``/``load_stats``,
+``stats_buffers``/``stats_commit``), GPTQ checkpoints (``gptq_pack``/``gptq_unpack``,
+``quantize_config``), safetensors, llama.cpp importance matrices (``IMatrix``), the
+LUT-GEMM layout and .npy files. See bindings/python/README.md.
 """
 from __future__ import annotations
 

@@ -65,3 +65,25 @@ def test_failsafe_with_zero_tokens_is_not_no_data():
     with gptaq.Quantizer(COLS, group_size=32) as q:
         with pytest.raises(gptaq.NoDataError):
             q.solve(w)
+
+
+def test_options_in_quantize_config(tmp_path):
+    path = tmp_path / "quantize_config.json"
+    gptaq.write_quantize_config(path, {"group_size": 32, "act_group_aware": True,
+                                       "failsafe_tokens": 64})
+    text = path.read_text()
+    assert '"act_group_aware": true' in text and '"desc_act": false' in text
+    cfg, _ = gptaq.read_quantize_config(path)
+    assert cfg["act_group_aware"] is True and cfg["failsafe_tokens"] == 64
+    assert cfg["act_order"] is False
+
+
+def test_gar_checkpoint_decodes():
+    w, x, _ = make_problem(32, COLS, 400, seed=6)
+    with gptaq.Quantizer(COLS, group_size=32, act_group_aware=True) as q:
+        q.add_batch(x)
+        r = q.solve(w)
+    p = gptaq.gptq_pack(r, bits=4, group_size=32)
+    u = gptaq.gptq_unpack(p.qweight, p.qzeros, p.scales, p.g_idx, bits=4)
+    assert np.array_equal(u.codes, r.codes)
+    assert np.array_equal(p.g_idx, np.arange(COLS, dtype=np.int32) // 32)
