@@ -19,6 +19,7 @@ APT_PACKAGES=(
   libopenblas-dev liblapacke-dev
   doctest-dev nlohmann-json3-dev libcli11-dev
   swig python3-dev python3-numpy python3-pytest
+  python3-pip python3-setuptools python3-wheel
   default-jdk-headless junit5
   golang-go
   bindgen

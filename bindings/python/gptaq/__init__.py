@@ -19,15 +19,26 @@ the library works. Every C status raises a :class:`GptaqError` subclass that car
 the library's message and is also the matching built-in exception (ValueError, ...).
 
 A Quantizer is not thread-safe: use one per thread (a concurrent call raises
-:class:`BusyError`). Different Quantizers may run in different threads at once.
+:class:`BusyError`, status BUSY, as the C library does). Different Quantizers may run
+in different threads at once.
+
+Beyond the quantize loop: progress callbacks and cancellation (``progress=``, Ctrl-C),
+log messages to :mod:`logging`, statistics exchange for distributed calibration
+(``merge``, ``serialize``/``deserialize``, ``save_stats``/``load_stats``,
+``stats_buffers``/``stats_commit``), GPTQ checkpoints (``gptq_pack``/``gptq_unpack``,
+``quantize_config``), safetensors, llama.cpp importance matrices (``IMatrix``), the
+LUT-GEMM layout and .npy files. See bindings/python/README.md.
 """
 from __future__ import annotations
 
+import ctypes
+import logging
+import os
 import threading
 import warnings
 from dataclasses import dataclass, field, fields as _dc_fields
 from enum import IntEnum
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -50,7 +61,10 @@ from ._errors import (
     ShapeError,
     Status,
     UnsupportedError,
+    CancelledError,
+    Cancelled,
     check as _check,
+    pythonize,
     error_class,
 )
 
@@ -62,7 +76,13 @@ __all__ = [
     "ClosedError", "ShapeError", "NonFiniteError", "NoDataError",
     "NotPositiveDefiniteError", "OutOfMemoryError", "BackendUnavailableError",
     "DeviceError", "FileIOError", "FormatError", "UnsupportedError", "BusyError",
-    "InternalError", "error_class", "lowlevel",
+    "InternalError", "CancelledError", "Cancelled", "error_class", "lowlevel",
+    "Phase", "LogLevel", "StatsMode", "StatsBuffers", "stats_file_info", "StatsFileInfo",
+    "GptqFormat", "gptq_shapes", "gptq_pack", "gptq_unpack", "GptqPacked", "GptqUnpacked",
+    "quantize_config", "write_quantize_config", "read_quantize_config",
+    "SafetensorsReader", "SafetensorsWriter", "load_safetensors", "save_safetensors",
+    "IMatrix", "IMatrixFormat", "lutgemm_pack", "lutgemm_unpack", "LutGemmPacked",
+    "LutGemmUnpacked", "NpyReader", "npy_load", "npy_save",
 ]
 
 lowlevel = _ll
@@ -136,6 +156,8 @@ CONFIG_FIELDS: Dict[str, Any] = {
     "explore_bits": "int",
     "explore_split": "int",
     "objective": Objective,
+    "act_group_aware": "bool",
+    "failsafe_tokens": "int",
 }
 
 
@@ -157,11 +179,16 @@ def build_info() -> str:
 
 
 def _enum(cls: Any, value: EnumLike, name: str) -> IntEnum:
+    if value is None:
+        raise DTypeError(f"{name} is None; expected a str or int", Status.INVALID_ARGUMENT)
     if isinstance(value, str):
         try:
             return cls[value.strip().upper()]
         except KeyError:
-            choices = ", ".join(m.name.lower() for m in cls)
+            names = [m.name.lower() for m in cls]
+            if cls is Method:
+                names.append("gptqt")
+            choices = ", ".join(names)
             raise InvalidArgumentError(
                 f"{name}={value!r} is not one of: {choices}", Status.INVALID_ARGUMENT) from None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -243,6 +270,8 @@ def _torch_bf16_bits(x: Any) -> Optional[np.ndarray]:
 def _as_array(x: Any, name: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
+    if x is None:
+        raise DTypeError(f"{name} is None; expected an array", Status.INVALID_ARGUMENT)
     try:
         return np.asarray(x)
     except Exception as e:  # e.g. a torch tensor that requires grad or lives on a GPU
@@ -361,6 +390,10 @@ class _SolveInfo:
     damp_retries: int
     factor_reused: bool
     seconds: float
+    tokens: float
+    """calibration tokens the statistics held at the solve."""
+    failsafe_used: bool
+    """True when failsafe_tokens made this a round-to-nearest solve."""
 
     def arrays(self) -> Dict[str, np.ndarray]:
         """The array fields as a dict (omits None)."""
@@ -469,6 +502,215 @@ def _apply_method(fields: Dict[str, Any]) -> Dict[str, Any]:
     return fields
 
 
+# ---- progress, cancellation and log messages -----------------------------------------
+
+class Phase(IntEnum):
+    """What a progress report is about (gptaq_phase)."""
+
+    STATISTICS = _ll.GPTAQ_PHASE_STATISTICS
+    FACTORIZATION = _ll.GPTAQ_PHASE_FACTORIZATION
+    SWEEP = _ll.GPTAQ_PHASE_SWEEP
+    PACKING = _ll.GPTAQ_PHASE_PACKING
+
+
+class LogLevel(IntEnum):
+    """Severity of a library log message (gptaq_log_level)."""
+
+    DEBUG = _ll.GPTAQ_LOG_DEBUG
+    INFO = _ll.GPTAQ_LOG_INFO
+    WARN = _ll.GPTAQ_LOG_WARN
+
+
+_LOGGING_LEVEL = {LogLevel.DEBUG: logging.DEBUG, LogLevel.INFO: logging.INFO,
+                  LogLevel.WARN: logging.WARNING}
+
+#: The logger that receives the library's messages by default ("gptaq").
+logger = logging.getLogger("gptaq")
+
+
+class _TqdmProgress:
+    """Drives a tqdm-like bar (``update``, ``total``, ``n``, optional ``set_description``
+    and ``refresh``/``reset``): one bar, restarted at each phase."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.phase: Optional[int] = None
+
+    def __call__(self, phase: "Phase", done: int, total: int) -> bool:
+        bar = self.bar
+        if phase != self.phase:
+            self.phase = phase
+            if hasattr(bar, "reset"):
+                bar.reset(total=total)
+            else:
+                bar.total, bar.n = total, 0
+            if hasattr(bar, "set_description"):
+                bar.set_description(phase.name.lower())
+        elif getattr(bar, "total", None) != total:
+            bar.total = total
+        step = done - int(getattr(bar, "n", 0))
+        if step > 0:
+            bar.update(step)
+        return False
+
+
+def _progress_callable(progress: Any) -> Optional[Callable[["Phase", int, int], Any]]:
+    if progress is None:
+        return None
+    if callable(progress):
+        return progress
+    if hasattr(progress, "update") and hasattr(progress, "total"):
+        return _TqdmProgress(progress)
+    raise DTypeError(f"progress must be a callable (phase, done, total) or a tqdm bar, not "
+                     f"{type(progress).__name__}", Status.INVALID_ARGUMENT)
+
+
+def _log_callable(log: Any) -> Optional[Callable[["LogLevel", str], Any]]:
+    if log is None or log is True:
+        log = logger
+    if log is False:
+        return None
+    if isinstance(log, logging.Logger):
+        lg = log
+        return lambda level, message: lg.log(_LOGGING_LEVEL.get(level, logging.INFO), message)
+    if callable(log):
+        return log
+    raise DTypeError(f"log must be a callable (level, message), a logging.Logger, None "
+                     f"(the 'gptaq' logger) or False (drop), not {type(log).__name__}",
+                     Status.INVALID_ARGUMENT)
+
+
+class _Callbacks:
+    """The object the C trampolines call (see gptaq_python.i): forwards to the user's
+    progress callable and log sink, and keeps the first exception that escaped them."""
+
+    def __init__(self) -> None:
+        self.progress_fn: Optional[Callable[..., Any]] = None
+        self.log_fn: Optional[Callable[..., Any]] = None
+        self.error: Optional[BaseException] = None
+
+    def progress(self, phase: int, done: int, total: int) -> bool:
+        if self.error is not None:
+            return True
+        fn = self.progress_fn
+        if fn is None:
+            return False
+        try:
+            p = Phase(phase)
+        except ValueError:
+            return False  # a phase this version does not know: not reported
+        try:
+            return bool(fn(p, done, total))
+        except BaseException as e:  # noqa: B902 - re-raised by the caller after the call
+            self.error = e
+            return True
+
+    def log(self, level: int, message: str) -> None:
+        fn = self.log_fn
+        if fn is None:
+            return
+        try:
+            lv: Any = LogLevel(level)
+        except ValueError:
+            lv = level
+        try:
+            fn(lv, message)
+        except BaseException as e:  # noqa: B902
+            if self.error is None:
+                self.error = e
+
+
+class _Handle:
+    """Owns one gptaq_ctx; frees it when the last reference goes (the Quantizer, or array
+    views of its statistics buffers that outlive it)."""
+
+    def __init__(self, ctx: Any, callbacks: _Callbacks) -> None:
+        self.ctx = ctx
+        self.callbacks = callbacks
+        self.progress_armed = False
+
+    def __del__(self) -> None:
+        ctx, self.ctx = getattr(self, "ctx", None), None
+        if ctx is not None and _ll is not None:
+            _ll.gptaq_ctx_free(ctx)
+
+
+# ---- statistics exchange -----------------------------------------------------------
+
+class StatsMode(IntEnum):
+    """How loaded / deserialized statistics combine with a Quantizer's (gptaq_stats_mode)."""
+
+    REPLACE = _ll.GPTAQ_STATS_REPLACE
+    ACCUMULATE = _ll.GPTAQ_STATS_ACCUMULATE
+
+
+@dataclass(frozen=True)
+class StatsBuffers:
+    """NumPy views of a Quantizer's statistics (host memory, CPU backend), for an
+    in-place all-reduce: ``xx`` (columns, columns) float32, ``dx`` (columns, columns)
+    float32 or None (GPTAQ only), ``xsum`` (columns,) float64, ``tokens`` (1,) float64.
+    After writing them call :meth:`Quantizer.stats_commit`. The views keep the native
+    memory alive even after the Quantizer is closed."""
+
+    xx: np.ndarray
+    dx: Optional[np.ndarray]
+    xsum: np.ndarray
+    tokens: np.ndarray
+
+    def arrays(self) -> List[np.ndarray]:
+        """The views present, in the order xx, dx (GPTAQ), xsum, tokens."""
+        return [a for a in (self.xx, self.dx, self.xsum, self.tokens) if a is not None]
+
+
+def _view(addr: int, ctype: Any, shape: Tuple[int, ...], keep: Any) -> np.ndarray:
+    n = int(np.prod(shape))
+    arr = (ctype * n).from_address(addr)
+    arr._gptaq_keep = keep  # the ctypes array (the numpy base) keeps the context alive
+    return np.ctypeslib.as_array(arr).reshape(shape)
+
+
+@dataclass(frozen=True)
+class StatsFileInfo:
+    """The header of a statistics file (:func:`stats_file_info`)."""
+
+    columns: int
+    method: Method
+    has_cross: bool
+    tokens: float
+
+
+def _path(path: Any, name: str = "path") -> str:
+    if path is None:
+        raise DTypeError(f"{name} is None; expected a str or os.PathLike",
+                         Status.INVALID_ARGUMENT)
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise DTypeError(f"{name} must be a str or os.PathLike, not {type(path).__name__}",
+                         Status.INVALID_ARGUMENT) from None
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    if not p:
+        raise InvalidArgumentError(f"{name} is empty", Status.INVALID_ARGUMENT)
+    if "\0" in p:
+        raise InvalidArgumentError(f"{name} contains a NUL character", Status.INVALID_ARGUMENT)
+    return p
+
+
+def stats_file_info(path: Any) -> StatsFileInfo:
+    """Read and verify the header of a statistics file written by
+    :meth:`Quantizer.save_stats` (e.g. to create a matching Quantizer first)."""
+    st, columns, method, has_cross, tokens = _ll.gptaq_stats_file_info(_path(path))
+    _check(st)
+    return StatsFileInfo(int(columns), Method(method), bool(has_cross), float(tokens))
+
+
+def _mode(mode: Any) -> int:
+    return int(_enum(StatsMode, mode, "mode"))
+
+
+# ---- the quantizer -----------------------------------------------------------------
+
 class Quantizer:
     """Calibration statistics of one layer input plus the solver (a gptaq_ctx).
 
@@ -481,6 +723,11 @@ class Quantizer:
     group_size      columns per group, -1 = one group per row (default 128)
     sym             symmetric grid (default True)
     act_order       quantize columns by decreasing diag(H) (default False)
+    act_group_aware group-aware reordering (GAR): act-order inside each group, groups
+                    kept contiguous, g_idx trivial; needs group_size >= 1, excludes
+                    act_order (default False)
+    failsafe_tokens quantize by round-to-nearest when the statistics hold fewer tokens
+                    than this (0 = off, the default); ``result.failsafe_used`` says so
     static_groups   group params from the original weight (default False)
     mse             MSE clip search (default False); mse_norm 2.4, mse_grid 100,
                     mse_max_shrink 0.8
@@ -493,8 +740,24 @@ class Quantizer:
     hyper_bits, explore_bits, explore_split, objective ("output" | "hessian" |
                     "weight"): the GPTQT search (see gptaq.h)
 
-    Use as a context manager or call :meth:`close`; the context is also freed when the
-    object is garbage-collected.
+    progress        callable ``fn(phase: Phase, done, total)`` called during long calls
+                    (add_batch, solve) from the calling thread; a truthy return cancels
+                    the call (:class:`CancelledError`, nothing changed). A tqdm bar is
+                    accepted too. Each call may override it with its own ``progress=``.
+    log             where the library's messages go: None (default) = the ``gptaq``
+                    logger of :mod:`logging`, a ``logging.Logger``, a callable
+                    ``fn(level: LogLevel, message)``, or False to drop them.
+
+    Ctrl-C during a solve cancels it (the Quantizer is unchanged) and raises
+    KeyboardInterrupt; during add_batch too when a progress callable is set (without
+    one a batch, short by nature, finishes first: cancelling a batch needs a copy of the
+    statistics, which the library makes only when progress is reported). Use as a context manager or call :meth:`close`; the context is
+    also freed when the object is garbage-collected.
+
+    Thread safety: a Quantizer used from two threads at the same time raises
+    :class:`BusyError` (status BUSY) in the second thread, as the C library does; use
+    one Quantizer per thread or your own lock. Different Quantizers run in parallel
+    (the GIL is released during the library's work).
     """
 
     def __init__(self, columns: int, method: Optional[EnumLike] = None, *,
@@ -508,34 +771,45 @@ class Quantizer:
                  mse_grid: Optional[int] = None, mse_max_shrink: Optional[float] = None,
                  quantizer: Optional[EnumLike] = None, hyper_bits: Optional[int] = None,
                  explore_bits: Optional[int] = None, explore_split: Optional[int] = None,
-                 objective: Optional[EnumLike] = None) -> None:
-        self._ctx: Any = None
+                 objective: Optional[EnumLike] = None,
+                 act_group_aware: Optional[bool] = None,
+                 failsafe_tokens: Optional[int] = None,
+                 progress: Any = None, log: Any = None) -> None:
+        self._h: Optional[_Handle] = None
         self._lock = threading.Lock()
         given = {k: v for k, v in locals().items()
                  if k in CONFIG_FIELDS and v is not None}
         if isinstance(columns, bool) or not isinstance(columns, (int, np.integer)):
             raise DTypeError(f"columns must be an int, not {type(columns).__name__}",
                              Status.INVALID_ARGUMENT)
+        if not -2**63 <= int(columns) < 2**63:
+            raise ShapeError(f"columns={int(columns)} does not fit in int64", Status.SHAPE)
+        cb = _Callbacks()
+        cb.progress_fn = _progress_callable(progress)
+        cb.log_fn = _log_callable(log)
         cfg = _ll.gptaq_config()
         for name, value in _apply_method(given).items():
             _set_field(cfg, name, value)
         status, ctx = _ll.gptaq_ctx_create(int(columns), cfg)
         _check(status)
-        self._ctx = ctx
+        h = _Handle(ctx, cb)
+        _check(_ll.gptaq_py_set_callbacks(ctx, cb, 0), ctx)
+        self._h = h
+        self._progress = cb.progress_fn
         self._columns = int(columns)
+        self._has_cross = cfg.method == Method.GPTAQ
 
     # -- lifetime --
     def close(self) -> None:
-        """Free the native context. Idempotent; later calls raise :class:`ClosedError`."""
-        if self._ctx is None:
+        """Free the native context. Idempotent; later calls raise :class:`ClosedError`.
+        (Arrays from :meth:`stats_buffers` keep the native memory alive until they go.)"""
+        if self._h is None:
             return
         if not self._lock.acquire(blocking=False):
             raise BusyError("cannot close the Quantizer while another thread uses it",
                             Status.BUSY)
         try:
-            ctx, self._ctx = self._ctx, None
-            if ctx is not None:
-                _ll.gptaq_ctx_free(ctx)
+            self._h = None
         finally:
             self._lock.release()
 
@@ -545,27 +819,60 @@ class Quantizer:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def __del__(self) -> None:
-        ctx = getattr(self, "_ctx", None)
-        if ctx is not None:
-            self._ctx = None
-            _ll.gptaq_ctx_free(ctx)
-
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called."""
-        return self._ctx is None
+        return self._h is None
 
-    def _acquire(self) -> Any:
-        if self._ctx is None:
+    def _acquire(self) -> _Handle:
+        if self._h is None:
             raise ClosedError("the Quantizer is closed", Status.INVALID_ARGUMENT)
         if not self._lock.acquire(blocking=False):
             raise BusyError("the Quantizer is being used by another thread at the same time",
                             Status.BUSY)
-        if self._ctx is None:
+        h = self._h
+        if h is None:
             self._lock.release()
             raise ClosedError("the Quantizer is closed", Status.INVALID_ARGUMENT)
-        return self._ctx
+        return h
+
+    def _run(self, h: _Handle, fn: Callable[..., Any], *args: Any,
+             progress: Any = None, always: bool = False) -> Any:
+        """A long call on the context with the callbacks armed; raises what a callback
+        raised (KeyboardInterrupt included) or the status's exception. The progress
+        trampoline is armed when a progress callable is set, and for `always` calls
+        (solves: Ctrl-C cancels them). Batches without a progress callable run unarmed:
+        with a progress callback the library copies the statistics before each batch."""
+        cb = h.callbacks
+        saved = cb.progress_fn
+        if progress is not None:
+            cb.progress_fn = _progress_callable(progress)
+        arm = always or cb.progress_fn is not None
+        if arm != h.progress_armed:
+            st = _ll.gptaq_py_set_callbacks(h.ctx, cb, int(arm))
+            if st != Status.OK:
+                cb.progress_fn = saved
+                _check(st, h.ctx)
+            h.progress_armed = arm
+        cb.error = None
+        try:
+            r = fn(h.ctx, *args)
+        finally:
+            cb.progress_fn = saved
+        err, cb.error = cb.error, None
+        st = r[0] if isinstance(r, (list, tuple)) else r
+        if err is not None:
+            # What a callback raised (the progress callable's exception, or
+            # KeyboardInterrupt from Ctrl-C) is what the caller sees; the call was
+            # cancelled by it and changed nothing.
+            if st != Status.OK or not isinstance(err, Exception):
+                if st == Status.CANCELLED:
+                    raise err from CancelledError(pythonize(_ll.gptaq_swig_errmsg(h.ctx, st)),
+                                                  st)
+                raise err
+            warnings.warn(f"gptaq: the log callback raised {err!r}", RuntimeWarning)
+        _check(st, h.ctx)
+        return r
 
     # -- information --
     @property
@@ -576,28 +883,28 @@ class Quantizer:
     @property
     def num_tokens(self) -> int:
         """Tokens accumulated so far (masked-out tokens not counted)."""
-        ctx = self._acquire()
+        h = self._acquire()
         try:
-            return int(_ll.gptaq_ctx_num_tokens(ctx))
+            return int(_ll.gptaq_ctx_num_tokens(h.ctx))
         finally:
             self._lock.release()
 
     @property
     def backend(self) -> Backend:
         """The backend the context actually runs on (CPU or CUDA)."""
-        ctx = self._acquire()
+        h = self._acquire()
         try:
-            return Backend(_ll.gptaq_ctx_backend(ctx))
+            return Backend(_ll.gptaq_ctx_backend(h.ctx))
         finally:
             self._lock.release()
 
     @property
     def config(self) -> Dict[str, Any]:
         """The context's configuration, every field (a fresh dict)."""
-        ctx = self._acquire()
+        h = self._acquire()
         try:
             cfg = _ll.gptaq_config()
-            _check(_ll.gptaq_ctx_get_config(ctx, cfg))
+            _check(_ll.gptaq_ctx_get_config(h.ctx, cfg))
             return _config_dict(cfg)
         finally:
             self._lock.release()
@@ -608,50 +915,78 @@ class Quantizer:
         return num_groups(self._columns, self.config["group_size"])
 
     def __repr__(self) -> str:
-        if self._ctx is None:
+        if self._h is None:
             return "<gptaq.Quantizer closed>"
         c = self.config
         kind = "gptqt" if c["quantizer"] == QuantizerKind.BINARY else c["method"].name.lower()
         return (f"<gptaq.Quantizer columns={self._columns} method={kind} bits={c['bits']} "
                 f"group_size={c['group_size']} tokens={self.num_tokens}>")
 
-    # -- configuration --
+    # -- configuration and callbacks --
     def set_config(self, **changes: Any) -> None:
         """Change configuration fields, keeping the statistics (e.g. solve the same layer
         at other bits). The backend, device and GPTAQ-vs-others cannot change. On any
         error the old configuration stays."""
-        ctx = self._acquire()
+        h = self._acquire()
         try:
             cfg = _ll.gptaq_config()
-            _check(_ll.gptaq_ctx_get_config(ctx, cfg))
+            _check(_ll.gptaq_ctx_get_config(h.ctx, cfg))
             for name, value in _apply_method(changes).items():
                 _set_field(cfg, name, value)
-            _check(_ll.gptaq_ctx_set_config(ctx, cfg), ctx)
+            _check(_ll.gptaq_ctx_set_config(h.ctx, cfg), h.ctx)
+        finally:
+            self._lock.release()
+
+    def set_progress(self, progress: Any) -> None:
+        """Set (a callable or tqdm bar) or clear (None) the default progress callback."""
+        fn = _progress_callable(progress)
+        h = self._acquire()
+        try:
+            h.callbacks.progress_fn = self._progress = fn
+        finally:
+            self._lock.release()
+
+    def set_log(self, log: Any) -> None:
+        """Where library messages go: None = the ``gptaq`` logger, a Logger, a callable
+        ``fn(level, message)``, or False to drop them."""
+        fn = _log_callable(log)
+        h = self._acquire()
+        try:
+            h.callbacks.log_fn = fn
         finally:
             self._lock.release()
 
     def reset(self) -> None:
         """Forget all statistics (as if freshly created)."""
-        ctx = self._acquire()
+        h = self._acquire()
         try:
-            _check(_ll.gptaq_ctx_reset(ctx), ctx)
+            _check(_ll.gptaq_ctx_reset(h.ctx), h.ctx)
         finally:
             self._lock.release()
 
     def set_stream(self, stream: Any) -> None:
         """CUDA only: enqueue work on `stream` (an int address, an object with a
-        ``cuda_stream`` attribute such as a torch stream, or None for the own stream)."""
+        ``cuda_stream`` attribute such as a torch stream, or None for the own stream).
+        On the CPU backend only None is accepted (UnsupportedError otherwise)."""
         if stream is not None and not isinstance(stream, int):
+            if not hasattr(stream, "cuda_stream"):
+                raise DTypeError("stream must be None, an int address or an object with a "
+                                 f"cuda_stream attribute, not {type(stream).__name__}",
+                                 Status.INVALID_ARGUMENT)
             stream = int(getattr(stream, "cuda_stream"))
-        ctx = self._acquire()
+        if isinstance(stream, int) and not 0 <= stream < 2**64:
+            raise InvalidArgumentError(f"stream={stream} is not an address",
+                                       Status.INVALID_ARGUMENT)
+        h = self._acquire()
         try:
-            _check(_ll.gptaq_ctx_set_stream(ctx, stream), ctx)
+            _check(_ll.gptaq_ctx_set_stream(h.ctx, stream or None), h.ctx)
         finally:
             self._lock.release()
 
     # -- calibration --
     def add_batch(self, x_q: Any, x_fp: Any = None, *, mask: Any = None,
-                  dtype: Optional[Union[str, DType, np.dtype]] = None) -> None:
+                  dtype: Optional[Union[str, DType, np.dtype]] = None,
+                  progress: Any = None) -> None:
         """Accumulate one calibration batch.
 
         x_q   (..., columns): the input the layer sees (earlier layers quantized).
@@ -661,56 +996,74 @@ class Quantizer:
         dtype how to read the arrays when their dtype does not say: "bfloat16" or
               "float16" for uint16 bit patterns. Default: from the arrays (float32,
               float16, ml_dtypes.bfloat16).
+        progress  a progress callable for this call only.
 
         No copy is made. NaN/Inf rejects the whole batch (NonFiniteError) and leaves the
         statistics unchanged.
         """
         dt_hint = _half_dtype(dtype)
         xq, dt, tokens = _batch(x_q, "x_q", self._columns, dt_hint)
+        if self._has_cross and x_fp is None and tokens > 0:
+            raise InvalidArgumentError(
+                "method 'gptaq' needs x_fp, the full-precision model's input at the same "
+                "positions: add_batch(x_q, x_fp)", Status.INVALID_ARGUMENT)
+        if not self._has_cross and x_fp is not None:
+            raise InvalidArgumentError(
+                "x_fp is only used by method 'gptaq'; call add_batch(x_q) or create the "
+                "Quantizer with method='gptaq'", Status.INVALID_ARGUMENT)
         xfp = None
         if x_fp is not None:
             xfp, dt2, tokens2 = _batch(x_fp, "x_fp", self._columns, dt_hint)
             if dt2 != dt:
                 raise DTypeError(f"x_q is {dt.name.lower()} but x_fp is {dt2.name.lower()}; "
                                  "both must have the same dtype", Status.INVALID_ARGUMENT)
-            if np.shape(x_fp) != np.shape(x_q):
-                raise ShapeError(f"x_fp has shape {np.shape(x_fp)} but x_q has "
-                                 f"{np.shape(x_q)}", Status.SHAPE)
+            if np.shape(xfp) != np.shape(xq) or tokens2 != tokens:
+                raise ShapeError(f"x_fp has shape {_shape_of(x_fp)} but x_q has "
+                                 f"{_shape_of(x_q)}", Status.SHAPE)
         m = None
         if mask is not None:
             ma = _as_array(mask, "mask")
             if ma.dtype not in (np.bool_, np.uint8, np.int8):
                 raise DTypeError(f"mask has dtype {ma.dtype}; expected bool or uint8",
                                  Status.INVALID_ARGUMENT)
-            if ma.size != tokens or ma.shape != np.shape(x_q)[:-1]:
-                raise ShapeError(f"mask has shape {ma.shape}; expected {np.shape(x_q)[:-1]} "
+            lead = _shape_of(x_q)[:-1]
+            if ma.size != tokens or ma.shape != lead:
+                raise ShapeError(f"mask has shape {ma.shape}; expected {lead} "
                                  "(one entry per token)", Status.SHAPE)
             _require_contiguous(ma, "mask")
             m = ma.reshape(-1).view(np.uint8)
-        ctx = self._acquire()
+        h = self._acquire()
         try:
-            _check(_ll.gptaq_add_batch_masked(ctx, xq, xfp, tokens, int(dt), m), ctx)
+            self._run(h, _ll.gptaq_add_batch_masked, xq, xfp, tokens, int(dt), m,
+                      progress=progress)
         finally:
             self._lock.release()
 
     # -- solving --
     def solve(self, weight: Any, *, dequant: bool = True,
-              dtype: Optional[Union[str, DType, np.dtype]] = None
-              ) -> Union[QuantResult, BinaryResult]:
+              dtype: Optional[Union[str, DType, np.dtype]] = None,
+              progress: Any = None) -> Union[QuantResult, BinaryResult]:
         """Quantize one weight (rows, columns) against the statistics.
 
         float32 C-contiguous weights are read in place; float16/bfloat16 weights are
         widened to float32 first (exactly). Returns a :class:`QuantResult` for the
-        uniform quantizer or a :class:`BinaryResult` for the binary one (GPTQT). The
-        factorization is cached and reused by later solves until a batch is added or
-        the configuration changes. ``dequant=False`` skips the dequantized weight.
+        uniform quantizer or a :class:`BinaryResult` for the binary one (GPTQT; the C
+        function gptaq_solve_binary). The factorization is cached and reused by later
+        solves until a batch is added or the configuration changes. ``dequant=False``
+        skips the dequantized weight. ``progress``: a callable for this call only.
         """
         w = _weight(weight, _half_dtype(dtype))
         rows, cols = w.shape
-        ctx = self._acquire()
+        if rows < 1 or cols != self._columns:  # checked here too: outputs are sized by it
+            raise ShapeError(
+                f"weight has shape {w.shape}: expected (rows >= 1, {self._columns})"
+                if cols == self._columns else
+                f"weight has {cols} columns but the context was created for {self._columns}",
+                Status.SHAPE)
+        h = self._acquire()
         try:
             cfg = _ll.gptaq_config()
-            _check(_ll.gptaq_ctx_get_config(ctx, cfg))
+            _check(_ll.gptaq_ctx_get_config(h.ctx, cfg))
             binary = cfg.quantizer == QuantizerKind.BINARY
             G = _ll.gptaq_num_groups(self._columns, cfg.group_size)
             k = cfg.bits
@@ -721,21 +1074,180 @@ class Quantizer:
             if binary:
                 alpha = np.empty((rows, G, k), dtype=np.float32)
                 bias = np.empty((rows, G), dtype=np.float32)
-                st = _ll.gptaq_solve_binary(ctx, w, rows, cols, codes, alpha, bias, g_idx,
-                                            dq, info)
+                self._run(h, _ll.gptaq_solve_binary, w, rows, cols, codes, alpha, bias,
+                          g_idx, dq, info, progress=progress, always=True)
             else:
                 scales = np.empty((rows, G), dtype=np.float32)
                 zeros = np.empty((rows, G), dtype=np.float32)
-                st = _ll.gptaq_solve(ctx, w, rows, cols, codes, scales, zeros, g_idx, dq, info)
-            _check(st, ctx)
+                self._run(h, _ll.gptaq_solve, w, rows, cols, codes, scales, zeros, g_idx,
+                          dq, info, progress=progress, always=True)
         finally:
             self._lock.release()
         common = dict(loss=float(info.loss), n_groups=int(info.n_groups),
                       damp_used=float(info.damp_used), damp_retries=int(info.damp_retries),
                       factor_reused=bool(info.factor_reused), seconds=float(info.seconds),
+                      tokens=float(info.tokens), failsafe_used=bool(info.failsafe_used),
                       codes=codes, g_idx=g_idx, dequant=dq)
         if binary:
             return BinaryResult(level_set=int(info.level_set),
                                 scale_index=int(info.scale_index), alpha=alpha, bias=bias,
                                 **common)
         return QuantResult(scales=scales, zeros=zeros, **common)
+
+    # -- statistics exchange (distributed calibration) --
+    def merge(self, other: "Quantizer") -> None:
+        """Add ``other``'s statistics into this Quantizer's (same columns and method
+        family); ``other`` is unchanged."""
+        if not isinstance(other, Quantizer):
+            raise DTypeError(f"merge() takes a Quantizer, not {type(other).__name__}",
+                             Status.INVALID_ARGUMENT)
+        if other is self:
+            raise InvalidArgumentError("cannot merge a Quantizer into itself",
+                                       Status.INVALID_ARGUMENT)
+        h = self._acquire()
+        try:
+            ho = other._acquire()
+            try:
+                _check(_ll.gptaq_stats_merge(h.ctx, ho.ctx), h.ctx)
+            finally:
+                other._lock.release()
+        finally:
+            self._lock.release()
+
+    def save_stats(self, path: Any) -> None:
+        """Write the statistics to a file (versioned, checksummed; written to a
+        temporary name and renamed)."""
+        p = _path(path)
+        h = self._acquire()
+        try:
+            _check(_ll.gptaq_stats_save(h.ctx, p), h.ctx)
+        finally:
+            self._lock.release()
+
+    def load_stats(self, path: Any, mode: EnumLike = "replace") -> None:
+        """Read statistics written by :meth:`save_stats`, replacing ("replace") or adding
+        to ("accumulate") this Quantizer's. A bad or mismatched file changes nothing."""
+        p = _path(path)
+        md = _mode(mode)
+        h = self._acquire()
+        try:
+            _check(_ll.gptaq_stats_load(h.ctx, p, md), h.ctx)
+        finally:
+            self._lock.release()
+
+    @property
+    def serialized_size(self) -> int:
+        """The size in bytes of :meth:`serialize`'s output."""
+        h = self._acquire()
+        try:
+            st, n = _ll.gptaq_stats_serialized_size(h.ctx)
+            _check(st, h.ctx)
+            return int(n)
+        finally:
+            self._lock.release()
+
+    def serialize(self, out: Any = None) -> Union[bytes, int]:
+        """The statistics in the file format, as bytes; or, with ``out`` a writable
+        buffer (bytearray, numpy uint8 array...) of at least :attr:`serialized_size`
+        bytes, written there and the number of bytes returned."""
+        h = self._acquire()
+        try:
+            st, n = _ll.gptaq_stats_serialized_size(h.ctx)
+            _check(st, h.ctx)
+            if out is None:
+                buf = bytearray(n)
+                st, written = _ll.gptaq_stats_serialize(h.ctx, buf, n)
+                _check(st, h.ctx)
+                return bytes(buf[:written])
+            mv = memoryview(out)
+            if mv.readonly:
+                raise DTypeError("out is read-only", Status.INVALID_ARGUMENT)
+            if not mv.c_contiguous:
+                raise InvalidArgumentError("out is not C-contiguous", Status.INVALID_ARGUMENT)
+            if mv.nbytes < n:
+                raise ShapeError(f"out holds {mv.nbytes} bytes; the statistics need {n}",
+                                 Status.SHAPE)
+            st, written = _ll.gptaq_stats_serialize(h.ctx, out, mv.nbytes)
+            _check(st, h.ctx)
+            return int(written)
+        finally:
+            self._lock.release()
+
+    def deserialize(self, data: Any, mode: EnumLike = "replace") -> None:
+        """Load statistics from bytes made by :meth:`serialize` (any buffer: bytes,
+        bytearray, numpy array), replacing or accumulating. Untrusted input is fully
+        verified first; on any error nothing changes."""
+        if data is None:
+            raise DTypeError("data is None; expected bytes", Status.INVALID_ARGUMENT)
+        try:
+            mv = memoryview(data)
+        except TypeError:
+            raise DTypeError(f"data must be bytes-like, not {type(data).__name__}",
+                             Status.INVALID_ARGUMENT) from None
+        if not mv.c_contiguous:
+            raise InvalidArgumentError("data is not C-contiguous", Status.INVALID_ARGUMENT)
+        md = _mode(mode)
+        h = self._acquire()
+        try:
+            _check(_ll.gptaq_stats_deserialize(h.ctx, mv.cast("B") if mv.ndim else mv,
+                                               mv.nbytes, md), h.ctx)
+        finally:
+            self._lock.release()
+
+    def stats_buffers(self) -> StatsBuffers:
+        """NumPy views of the statistics for an in-place all-reduce (CPU backend; see
+        :class:`StatsBuffers`). Call :meth:`stats_commit` after writing them. For the
+        CUDA backend use :meth:`serialize` / :meth:`deserialize` or :meth:`merge`."""
+        h = self._acquire()
+        try:
+            st, backend, has_cross, xx, dx, xsum, tokens = _ll.gptaq_py_stats_buffers(h.ctx)
+            _check(st, h.ctx)
+        finally:
+            self._lock.release()
+        if backend != Backend.CPU:
+            raise UnsupportedError("stats_buffers() gives host arrays; this Quantizer's "
+                                   "statistics are in CUDA device memory: use serialize()/"
+                                   "deserialize() or merge()", Status.UNSUPPORTED)
+        n = self._columns
+        return StatsBuffers(
+            xx=_view(xx, ctypes.c_float, (n, n), h),
+            dx=_view(dx, ctypes.c_float, (n, n), h) if has_cross and dx else None,
+            xsum=_view(xsum, ctypes.c_double, (n,), h),
+            tokens=_view(tokens, ctypes.c_double, (1,), h))
+
+    def stats_commit(self) -> None:
+        """Declare the statistics buffers modified in place (after
+        :meth:`stats_buffers`): checks them and drops the cached factorization."""
+        h = self._acquire()
+        try:
+            _check(_ll.gptaq_stats_commit(h.ctx), h.ctx)
+        finally:
+            self._lock.release()
+
+    def imatrix(self) -> Tuple[np.ndarray, int]:
+        """llama.cpp's importance statistics of this input: (in_sum2 (columns,) float32
+        = sum over tokens of x^2, tokens)."""
+        out = np.empty(self._columns, dtype=np.float32)
+        h = self._acquire()
+        try:
+            st, tokens = _ll.gptaq_ctx_imatrix(h.ctx, out)
+            _check(st, h.ctx)
+        finally:
+            self._lock.release()
+        return out, int(tokens)
+
+    def _ctx_for(self) -> _Handle:  # for IMatrix.add_quantizer
+        return self._acquire()
+
+
+def _shape_of(x: Any) -> Tuple[int, ...]:
+    return tuple(getattr(x, "shape", np.shape(x)))
+
+
+from ._formats import (  # noqa: E402  (they use the names above)
+    GptqFormat, GptqPacked, GptqUnpacked, IMatrix, IMatrixFormat, LutGemmPacked,
+    LutGemmUnpacked, NpyReader, SafetensorsReader, SafetensorsWriter, gptq_pack,
+    gptq_shapes, gptq_unpack, load_safetensors, lutgemm_pack, lutgemm_unpack, npy_load,
+    npy_save, quantize_config, read_quantize_config, save_safetensors,
+    write_quantize_config,
+)

@@ -1,6 +1,7 @@
 """Exceptions of the gptaq package: one class per C status, each also a built-in type."""
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import Dict, Optional, Type
 
@@ -24,6 +25,7 @@ class Status(IntEnum):
     UNSUPPORTED = _ll.GPTAQ_ERR_UNSUPPORTED
     BUSY = _ll.GPTAQ_ERR_BUSY
     INTERNAL = _ll.GPTAQ_ERR_INTERNAL
+    CANCELLED = _ll.GPTAQ_ERR_CANCELLED
 
 
 class GptaqError(Exception):
@@ -108,6 +110,14 @@ class InternalError(GptaqError, RuntimeError):
     """GPTAQ_ERR_INTERNAL: a bug in the library; please report it with the message."""
 
 
+class CancelledError(GptaqError, RuntimeError):
+    """GPTAQ_ERR_CANCELLED: the progress callback asked to stop. The Quantizer is exactly
+    as it was before the call and may be used again at once."""
+
+
+Cancelled = CancelledError
+
+
 _BY_STATUS: Dict[int, Type[GptaqError]] = {
     Status.INVALID_ARGUMENT: InvalidArgumentError,
     Status.SHAPE: ShapeError,
@@ -122,12 +132,40 @@ _BY_STATUS: Dict[int, Type[GptaqError]] = {
     Status.UNSUPPORTED: UnsupportedError,
     Status.BUSY: BusyError,
     Status.INTERNAL: InternalError,
+    Status.CANCELLED: CancelledError,
 }
 
 
 def error_class(status: int) -> Type[GptaqError]:
     """The exception class raised for a C status."""
     return _BY_STATUS.get(int(status), GptaqError)
+
+
+# The library's messages name C functions and pointers; the binding's users call methods.
+_C_TO_PY = [
+    (re.compile(r"\bgptaq_add_batch(_masked)?\b"), "add_batch()"),
+    (re.compile(r"\bgptaq_solve(_binary)?\b"), "solve()"),
+    (re.compile(r"\bgptaq_ctx_set_config\b"), "set_config()"),
+    (re.compile(r"\bgptaq_ctx_reset\b"), "reset()"),
+    (re.compile(r"\bgptaq_ctx_create\b"), "Quantizer()"),
+    (re.compile(r"\bgptaq_stats_buffers_get\b"), "stats_buffers()"),
+    (re.compile(r"\bgptaq_stats_commit\b"), "stats_commit()"),
+    (re.compile(r"\bgptaq_stats_(save|load)\b"), r"\1_stats()"),
+    (re.compile(r"\bgptaq_stats_(merge|serialize|deserialize)\b"), r"\1()"),
+    (re.compile(r"\bgptaq_gptq_(pack|unpack)\b"), r"gptq_\1()"),
+    (re.compile(r"\bgptaq_lutgemm_(pack|unpack)\b"), r"lutgemm_\1()"),
+    (re.compile(r"\bgptaq_config_init\b"), "the defaults"),
+    (re.compile(r"\bpass NULL\b"), "pass None"),
+    (re.compile(r"\bis NULL\b"), "is None"),
+    (re.compile(r"\bNULL\b"), "None"),
+]
+
+
+def pythonize(message: str) -> str:
+    """The library's message in the binding's terms (method names, None)."""
+    for pat, rep in _C_TO_PY:
+        message = pat.sub(rep, message)
+    return message
 
 
 def check(status: int, ctx: Optional[object] = None) -> None:
@@ -138,5 +176,5 @@ def check(status: int, ctx: Optional[object] = None) -> None:
     """
     if status == 0:
         return
-    message = _ll.gptaq_swig_errmsg(ctx, status)
+    message = pythonize(_ll.gptaq_swig_errmsg(ctx, status))
     raise error_class(status)(message, status)

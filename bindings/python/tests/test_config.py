@@ -30,6 +30,8 @@ NON_DEFAULT = {
     "explore_bits": 2,
     "explore_split": 7,
     "objective": gptaq.Objective.HESSIAN,
+    "act_group_aware": False,  # True excludes act_order: see test_options.py
+    "failsafe_tokens": 7,
 }
 
 

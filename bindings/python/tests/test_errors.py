@@ -112,10 +112,10 @@ def test_no_data_and_method_mismatch(data):
         with pytest.raises(gptaq.NoDataError) as ei:
             q.solve(w)
         assert str(ei.value) and ei.value.status == gptaq.Status.NO_DATA
-        with pytest.raises(gptaq.InvalidArgumentError, match="x_fp was given"):
+        with pytest.raises(gptaq.InvalidArgumentError, match="x_fp is only used by method 'gptaq'"):
             q.add_batch(x, x)
     with gptaq.Quantizer(COLS, method="gptaq") as q:
-        with pytest.raises(gptaq.InvalidArgumentError, match="x_fp is NULL"):
+        with pytest.raises(gptaq.InvalidArgumentError, match="needs x_fp"):
             q.add_batch(x)
         with pytest.raises(gptaq.ShapeError):
             q.add_batch(x, x[:10])
@@ -136,14 +136,14 @@ def test_binary_quantizer_errors(data):
         r = q.solve(w)
         assert isinstance(r, gptaq.BinaryResult)
         assert set(np.unique(r.codes)) <= {0, 1, 2, 3}
-        ctx = q._acquire()
+        ctx = q._acquire().ctx
         try:
             G = ll.gptaq_num_groups(COLS, 128)
             st = ll.gptaq_solve(ctx, w, 4, COLS, np.empty((4, COLS), np.uint8),
                                 np.empty((4, G), np.float32), np.empty((4, G), np.float32),
                                 None, None, None)
             assert st == gptaq.Status.INVALID_ARGUMENT
-            with pytest.raises(gptaq.InvalidArgumentError, match="gptaq_solve_binary"):
+            with pytest.raises(gptaq.InvalidArgumentError, match=r"solve\(\)"):
                 gptaq._errors.check(st, ctx)
         finally:
             q._lock.release()
@@ -196,3 +196,36 @@ def test_busy_from_another_thread(data):
     finally:
         q._lock.release()
     q.close()
+
+
+def test_messages_speak_python(data):
+    x, w = data
+    with gptaq.Quantizer(COLS) as q:
+        with pytest.raises(gptaq.NoDataError) as ei:
+            q.solve(w)
+        assert "add_batch()" in str(ei.value) and "gptaq_" not in str(ei.value)
+        with pytest.raises(gptaq.DTypeError, match="x_q is None"):
+            q.add_batch(None)
+        with pytest.raises(gptaq.DTypeError, match="weight is None"):
+            q.solve(None)
+    with pytest.raises(gptaq.InvalidArgumentError, match="gptqt") as ei:
+        gptaq.Quantizer(COLS, method="gptx")
+    assert "rtn, gptq, gptaq, gptqt" in str(ei.value)
+    with pytest.raises(gptaq.DTypeError, match="backend is None"):
+        gptaq.backend_available(None)
+    assert gptaq._errors.pythonize("x is NULL: pass NULL to gptaq_add_batch") == \
+        "x is None: pass None to add_batch()"
+
+
+def test_overstated_sizes_cannot_reach_the_library(data):
+    """The lengths the C API takes are derived from the arrays, never from the caller:
+    a batch's tokens, a weight's rows and every output are sized here."""
+    x, w = data
+    with gptaq.Quantizer(COLS) as q:
+        with pytest.raises(gptaq.ShapeError):
+            q.add_batch(x.reshape(-1)[:COLS * 3 + 1])
+        with pytest.raises(gptaq.ShapeError):
+            q.add_batch(x[:, :COLS - 1])
+        assert q.num_tokens == 0
+        q.close()
+        q.close()  # double close is harmless

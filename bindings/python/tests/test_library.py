@@ -63,3 +63,31 @@ def test_config_struct_sizes_match_the_library():
     cfg = ll.gptaq_config()
     assert cfg.struct_size == ll.gptaq_swig_config_size()
     assert cfg.bits == 4 and cfg.group_size == 128  # constructed with library defaults
+
+
+# C functions the idiomatic layer reaches through another entry point (with the reason).
+VIA_OTHER = {
+    "gptaq_config_init": "gptaq.lowlevel.gptaq_config() is constructed with it (gptaq.i)",
+    "gptaq_ctx_free": "the context handle's finalizer (_Handle), run by close()",
+    "gptaq_ctx_errmsg": "gptaq_swig_errmsg picks the context's or the thread's message",
+    "gptaq_last_errmsg": "gptaq_swig_errmsg",
+    "gptaq_status_string": "gptaq_swig_errmsg (fallback) and Status names",
+    "gptaq_ctx_columns": "Quantizer.columns, kept from the constructor",
+    "gptaq_add_batch": "add_batch() always calls gptaq_add_batch_masked (mask=None)",
+    "gptaq_ctx_set_progress": "gptaq_py_set_callbacks (the C trampolines)",
+    "gptaq_ctx_set_log": "gptaq_py_set_callbacks (the C trampolines)",
+    "gptaq_stats_buffers_get": "gptaq_py_stats_buffers (addresses for the numpy views)",
+    "gptaq_npy_write": "npy_save() writes every rank with gptaq_npy_write_nd",
+    "gptaq_safetensors_metadata": "SafetensorsReader.metadata reads all entries (metadata_at)",
+}
+
+
+def test_every_header_function_has_an_idiomatic_entry_point():
+    text = HEADER.read_text()
+    names = set(re.findall(r"GPTAQ_API\s+[^;(]*?\b(gptaq_\w+)\s*\(", text))
+    pkg = Path(gptaq.__file__).resolve().parent
+    src = "".join((pkg / f).read_text() for f in ("__init__.py", "_formats.py", "_errors.py"))
+    used = set(re.findall(r"_ll\.(gptaq_\w+)\b", src))
+    missing = sorted(n for n in names if n not in used and n not in VIA_OTHER)
+    assert not missing, f"C functions without a Python entry point: {missing}"
+    assert not set(VIA_OTHER) - names, "stale VIA_OTHER entries"
