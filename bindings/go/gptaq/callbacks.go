@@ -98,12 +98,18 @@ func (cb *callbacks) begin(ctx context.Context) {
 // library has returned (a Go panic must not unwind through C frames).
 func (cb *callbacks) end() (ctxErr error) {
 	ctxErr = cb.ctxErr
-	p, v := cb.panicked, cb.panicVal
-	cb.ctx, cb.ctxErr, cb.panicked, cb.panicVal = nil, nil, false, nil
-	if p {
+	cb.ctx, cb.ctxErr = nil, nil
+	cb.repanic()
+	return ctxErr
+}
+
+// repanic re-raises (once) a panic a callback raised during the last call.
+func (cb *callbacks) repanic() {
+	if cb.panicked {
+		v := cb.panicVal
+		cb.panicked, cb.panicVal = false, nil
 		panic(v)
 	}
-	return ctxErr
 }
 
 //export gptaqGoProgress

@@ -155,9 +155,11 @@ func (q *Quantizer) release() {
 	q.mu.Unlock()
 }
 
-// check turns a status of a call on q.ctx into an error; call it while acquired.
+// check turns a status of a call on q.ctx into an error; call it while acquired. A
+// panic of the logger during the call is re-raised here.
 func (q *Quantizer) check(st int) error {
 	runtime.KeepAlive(q)
+	q.cb.repanic()
 	if st == 0 {
 		return nil
 	}
