@@ -11,7 +11,8 @@ if(GPTAQ_BUILD_TESTS AND GPTAQ_GO_BASH)
       set(_name install.go_defaults)
     endif()
     add_test(NAME ${_name}
-      COMMAND ${GPTAQ_GO_BASH} ${CMAKE_CURRENT_LIST_DIR}/run.sh ${GPTAQ_TEST_PREFIX} ${GPTAQ_TEST_DATA}
+      COMMAND ${CMAKE_COMMAND} -E env GOCACHE=${PROJECT_BINARY_DIR}/tests/install/go-gocache
+              ${GPTAQ_GO_BASH} ${CMAKE_CURRENT_LIST_DIR}/run.sh ${GPTAQ_TEST_PREFIX} ${GPTAQ_TEST_DATA}
               ${CMAKE_CURRENT_LIST_DIR} ${PROJECT_BINARY_DIR}/tests/install/go-${_mode}
               ${GPTAQ_GO_EXECUTABLE} ${GPTAQ_PKG_CONFIG_EXECUTABLE} ${_mode})
     set_tests_properties(${_name} PROPERTIES LABELS "install;go" TIMEOUT 600

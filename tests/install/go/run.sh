@@ -10,6 +10,8 @@
 #   4. go build offline, run with LD_LIBRARY_PATH unset: codes must equal the CLI's.
 #
 # usage: run.sh PREFIX DATA_DIR SRC_DIR WORK_DIR GO PKG_CONFIG MODE
+#   GOCACHE, if set, is kept (Go's build cache; it speeds up a rebuild and cannot change
+#   the result); otherwise a fresh one under WORK_DIR.
 set -euo pipefail
 prefix=$1 data=$2 src=$3 work=$4 go=$5 pkgconfig=$6 mode=$7
 
@@ -40,9 +42,12 @@ libdir=$("$pkgconfig" --variable=libdir gptaq)
 [ -n "$libdir" ] || die "pkg-config gptaq has no libdir"
 export CGO_LDFLAGS="-Wl,-rpath,$libdir" CGO_ENABLED=1
 export GOPROXY=off GOFLAGS=-mod=mod GO111MODULE=on GOWORK=off GOENV=off GOTOOLCHAIN=local
-export GOCACHE="$work/gocache" GOPATH="$work/gopath"
+export GOCACHE="${GOCACHE:-$work/gocache}" GOPATH="$work/gopath"
 unset LD_LIBRARY_PATH
 
 cd "$work/consumer"
 "$go" build -o consumer . || die "go build failed"
+if command -v readelf > /dev/null; then
+  readelf -d consumer | grep -q "R.*PATH.*$libdir" || die "the consumer has no RPATH/RUNPATH to $libdir"
+fi
 ./consumer "$data" "$mode"
