@@ -16,12 +16,18 @@ static void gptaq_go_log_tramp(void *user_data, int32_t level, const char *messa
   gptaqGoLog((uintptr_t)user_data, level, (char *)message);
 }
 
-int32_t gptaq_go_set_callbacks(uintptr_t ctx, uintptr_t handle) {
-  gptaq_ctx *c = (gptaq_ctx *)ctx;
-  int32_t st = gptaq_ctx_set_progress(c, handle ? gptaq_go_progress_tramp : NULL,
-                                      (void *)handle);
-  if (st != GPTAQ_OK) return st;
-  return gptaq_ctx_set_log(c, handle ? gptaq_go_log_tramp : NULL, (void *)handle);
+/* Register (handle != 0) or clear the progress trampoline. The binding registers it only
+ * for calls that can be cancelled or report progress: with a progress callback the
+ * library keeps a copy of the statistics during a multi-chunk batch (to undo a cancel),
+ * which a call nobody watches should not pay for. */
+int32_t gptaq_go_set_progress(uintptr_t ctx, uintptr_t handle) {
+  return gptaq_ctx_set_progress((gptaq_ctx *)ctx, handle ? gptaq_go_progress_tramp : NULL,
+                                (void *)handle);
+}
+
+/* Register (handle != 0) or clear the log trampoline. */
+int32_t gptaq_go_set_log(uintptr_t ctx, uintptr_t handle) {
+  return gptaq_ctx_set_log((gptaq_ctx *)ctx, handle ? gptaq_go_log_tramp : NULL, (void *)handle);
 }
 
 int32_t gptaq_go_stats_buffers(uintptr_t ctx, gptaq_stats_buffers *out) {

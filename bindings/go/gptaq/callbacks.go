@@ -4,7 +4,8 @@ package gptaq
 #cgo pkg-config: gptaq
 #include <stdint.h>
 #include <gptaq/gptaq.h>
-int32_t gptaq_go_set_callbacks(uintptr_t ctx, uintptr_t handle);
+int32_t gptaq_go_set_progress(uintptr_t ctx, uintptr_t handle);
+int32_t gptaq_go_set_log(uintptr_t ctx, uintptr_t handle);
 int32_t gptaq_go_stats_buffers(uintptr_t ctx, gptaq_stats_buffers *out);
 */
 import "C"
@@ -88,6 +89,8 @@ type callbacks struct {
 	ctxErr   error           // ctx.Err() when ctx made the call stop
 	panicked bool
 	panicVal interface{}
+
+	progressOn bool // the progress trampoline is registered on the context
 }
 
 func (cb *callbacks) begin(ctx context.Context) {
@@ -150,7 +153,12 @@ func gptaqGoLog(h C.uintptr_t, level C.int32_t, message *C.char) {
 	cb.logger(LogLevel(level), C.GoString(message))
 }
 
-// setCallbacks registers (handle != 0) or clears the trampolines on a context.
-func setCallbacks(ctx uintptr, handle cgo.Handle) int {
-	return int(C.gptaq_go_set_callbacks(C.uintptr_t(ctx), C.uintptr_t(handle)))
+// setProgress registers (handle != 0) or clears the progress trampoline on a context.
+func setProgress(ctx uintptr, handle cgo.Handle) int {
+	return int(C.gptaq_go_set_progress(C.uintptr_t(ctx), C.uintptr_t(handle)))
+}
+
+// setLog registers (handle != 0) or clears the log trampoline on a context.
+func setLog(ctx uintptr, handle cgo.Handle) int {
+	return int(C.gptaq_go_set_log(C.uintptr_t(ctx), C.uintptr_t(handle)))
 }

@@ -93,11 +93,6 @@ func NewQuantizer(columns int, cfg Config) (*Quantizer, error) {
 	}
 	q := &Quantizer{ctx: lowlevel.Gptaq_ctx_pp_value(pp), columns: columns, cb: &callbacks{}}
 	q.handle = cgo.NewHandle(q.cb)
-	if st := setCallbacks(q.ctx.Swigcptr(), q.handle); st != 0 {
-		lowlevel.Gptaq_ctx_free(q.ctx)
-		q.handle.Delete()
-		return nil, newError(st, "cannot register the progress and log callbacks")
-	}
 	runtime.SetFinalizer(q, (*Quantizer).free)
 	return q, nil
 }
@@ -180,6 +175,18 @@ func (q *Quantizer) run(ctx context.Context, call func() int) error {
 			ctx = nil
 		}
 	}
+	// The progress trampoline is registered only while someone watches: a progress
+	// function, or a context that can be cancelled.
+	if want := q.cb.progress != nil || ctx != nil; want != q.cb.progressOn {
+		h := cgo.Handle(0)
+		if want {
+			h = q.handle
+		}
+		if err := q.check(setProgress(q.ctx.Swigcptr(), h)); err != nil {
+			return err
+		}
+		q.cb.progressOn = want
+	}
 	q.cb.begin(ctx)
 	st := call()
 	ctxErr := q.cb.end() // re-raises a callback's panic
@@ -223,7 +230,10 @@ func (q *Quantizer) Backend() (Backend, error) {
 
 // SetProgress sets (fn non-nil) or clears (nil) the progress function of the long calls
 // (see ProgressFunc). The ...Context methods add cancellation through a
-// context.Context on top of it.
+// context.Context on top of it. While a progress function is set, or a ...Context call
+// runs with a context that can be cancelled, the library keeps a copy of the statistics
+// during a batch of several chunks (to undo a cancel exactly); calls nobody watches do
+// not pay for it.
 func (q *Quantizer) SetProgress(fn ProgressFunc) error {
 	if err := q.acquire(); err != nil {
 		return err
@@ -240,6 +250,13 @@ func (q *Quantizer) SetLogger(fn LogFunc) error {
 		return err
 	}
 	defer q.release()
+	h := cgo.Handle(0)
+	if fn != nil {
+		h = q.handle
+	}
+	if err := q.check(setLog(q.ctx.Swigcptr(), h)); err != nil {
+		return err
+	}
 	q.cb.logger = fn
 	return nil
 }
