@@ -2,6 +2,7 @@ package gptaq
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gptaq/gptaq/bindings/go/internal/lowlevel"
 )
@@ -45,16 +46,53 @@ const (
 	ObjectiveWeight  Objective = 2 // sum dW^2 (also the fallback without activations)
 )
 
-// HalfType is the 16-bit float format of a batch passed as []uint16 bit patterns.
-type HalfType int32
+// DType is an element type of batches and files (gptaq_dtype).
+type DType int32
 
-// Half-precision formats (gptaq_dtype values).
+// Element types.
 const (
-	F16  HalfType = 1 // IEEE binary16
-	BF16 HalfType = 2 // bfloat16
+	DTypeF32  DType = 0 // float32
+	DTypeF16  DType = 1 // IEEE binary16, as uint16 bit patterns
+	DTypeBF16 DType = 2 // bfloat16, as uint16 bit patterns
+	DTypeU8   DType = 3 // uint8 (files: codes)
+	DTypeI32  DType = 4 // int32 (files: g_idx, packed words)
 )
 
-const dtypeF32 = 0
+// HalfType is the 16-bit float format of data passed as []uint16 bit patterns: F16 or
+// BF16. Any other value is refused with ErrInvalidArgument before it reaches C.
+type HalfType = DType
+
+// Half-precision formats.
+const (
+	F16  HalfType = DTypeF16  // IEEE binary16
+	BF16 HalfType = DTypeBF16 // bfloat16
+)
+
+const dtypeF32 = int(DTypeF32)
+
+func checkHalf(dtype HalfType) error {
+	if dtype != F16 && dtype != BF16 {
+		return errorf(StatusInvalidArgument, "half type %v is not F16 or BF16", dtype)
+	}
+	return nil
+}
+
+// String names the type: "f32", "f16", "bf16", "u8", "i32".
+func (d DType) String() string {
+	switch d {
+	case DTypeF32:
+		return "f32"
+	case DTypeF16:
+		return "f16"
+	case DTypeBF16:
+		return "bf16"
+	case DTypeU8:
+		return "u8"
+	case DTypeI32:
+		return "i32"
+	}
+	return fmt.Sprintf("DType(%d)", int32(d))
+}
 
 // Config is the configuration of a Quantizer (gptaq_config). Start from DefaultConfig()
 // (the library's defaults) and change what you need; the zero Config is not valid.
@@ -81,6 +119,13 @@ type Config struct {
 	ExploreBits  int           // GPTQT scale search span e; default 1
 	ExploreSplit int           // GPTQT number of scale candidates S; default 20
 	Objective    Objective     // GPTQT search objective; default ObjectiveOutput
+	// ActGroupAware is group-aware reordering (GAR): columns by decreasing diag(H)
+	// inside each group, groups by their largest entry, so groups stay contiguous and
+	// GIdx is c / GroupSize. Needs GroupSize >= 1, excludes ActOrder; default false.
+	ActGroupAware bool
+	// FailsafeTokens: quantize by round-to-nearest when the statistics hold fewer than
+	// this many tokens (zero tokens included); 0 = off (the default), >= 0.
+	FailsafeTokens int
 }
 
 // DefaultConfig returns the library's defaults (gptaq_config_init).
@@ -107,8 +152,32 @@ func b2i(b bool) int {
 	return 0
 }
 
+// int32Field checks that an int field of a Config fits the C struct's int32 (the
+// library validates the range itself; a value that does not fit must not wrap).
+func int32Field(name string, v int) (int, error) {
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		return 0, errorf(StatusInvalidArgument, "Config.%s = %d is outside the int32 range", name, v)
+	}
+	return v, nil
+}
+
 // toRaw returns a newly allocated C config; free it with lowlevel.DeleteGptaq_config.
-func (c Config) toRaw() lowlevel.Gptaq_config {
+// Every int field is range-checked first (ErrInvalidArgument, nothing allocated).
+func (c Config) toRaw() (lowlevel.Gptaq_config, error) {
+	ints := []struct {
+		name string
+		v    int
+	}{
+		{"Bits", c.Bits}, {"GroupSize", c.GroupSize}, {"BlockSize", c.BlockSize},
+		{"Device", c.Device}, {"NumThreads", c.NumThreads}, {"DampRetries", c.DampRetries},
+		{"MSEGrid", c.MSEGrid}, {"HyperBits", c.HyperBits}, {"ExploreBits", c.ExploreBits},
+		{"ExploreSplit", c.ExploreSplit}, {"FailsafeTokens", c.FailsafeTokens},
+	}
+	for _, f := range ints {
+		if _, err := int32Field(f.name, f.v); err != nil {
+			return nil, err
+		}
+	}
 	r := lowlevel.NewGptaq_config() // struct_size and defaults already set
 	r.SetMethod(int(c.Method))
 	r.SetBits(c.Bits)
@@ -132,33 +201,37 @@ func (c Config) toRaw() lowlevel.Gptaq_config {
 	r.SetExplore_bits(c.ExploreBits)
 	r.SetExplore_split(c.ExploreSplit)
 	r.SetObjective(int(c.Objective))
-	return r
+	r.SetAct_group_aware(b2i(c.ActGroupAware))
+	r.SetFailsafe_tokens(c.FailsafeTokens)
+	return r, nil
 }
 
 func configFromRaw(r lowlevel.Gptaq_config) Config {
 	return Config{
-		Method:       Method(r.GetMethod()),
-		Bits:         r.GetBits(),
-		GroupSize:    r.GetGroup_size(),
-		Sym:          r.GetSym() != 0,
-		ActOrder:     r.GetAct_order() != 0,
-		StaticGroups: r.GetStatic_groups() != 0,
-		MSE:          r.GetMse() != 0,
-		BlockSize:    r.GetBlock_size(),
-		Backend:      Backend(r.GetBackend()),
-		Device:       r.GetDevice(),
-		NumThreads:   r.GetNum_threads(),
-		DampPercent:  r.GetDamp_percent(),
-		DampRetries:  r.GetDamp_retries(),
-		Alpha:        r.GetAlpha(),
-		MSENorm:      r.GetMse_norm(),
-		MSEGrid:      r.GetMse_grid(),
-		MSEMaxShrink: r.GetMse_max_shrink(),
-		Quantizer:    QuantizerKind(r.GetQuantizer()),
-		HyperBits:    r.GetHyper_bits(),
-		ExploreBits:  r.GetExplore_bits(),
-		ExploreSplit: r.GetExplore_split(),
-		Objective:    Objective(r.GetObjective()),
+		Method:         Method(r.GetMethod()),
+		Bits:           r.GetBits(),
+		GroupSize:      r.GetGroup_size(),
+		Sym:            r.GetSym() != 0,
+		ActOrder:       r.GetAct_order() != 0,
+		StaticGroups:   r.GetStatic_groups() != 0,
+		MSE:            r.GetMse() != 0,
+		BlockSize:      r.GetBlock_size(),
+		Backend:        Backend(r.GetBackend()),
+		Device:         r.GetDevice(),
+		NumThreads:     r.GetNum_threads(),
+		DampPercent:    r.GetDamp_percent(),
+		DampRetries:    r.GetDamp_retries(),
+		Alpha:          r.GetAlpha(),
+		MSENorm:        r.GetMse_norm(),
+		MSEGrid:        r.GetMse_grid(),
+		MSEMaxShrink:   r.GetMse_max_shrink(),
+		Quantizer:      QuantizerKind(r.GetQuantizer()),
+		HyperBits:      r.GetHyper_bits(),
+		ExploreBits:    r.GetExplore_bits(),
+		ExploreSplit:   r.GetExplore_split(),
+		Objective:      Objective(r.GetObjective()),
+		ActGroupAware:  r.GetAct_group_aware() != 0,
+		FailsafeTokens: r.GetFailsafe_tokens(),
 	}
 }
 

@@ -38,7 +38,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("tokens:", q.NumTokens())
+	n, _ := q.NumTokens()
+	fmt.Println("tokens:", n)
 	fmt.Println("codes:", len(res.Codes), "groups per row:", res.Groups)
 
 	// Errors carry the library's status and message.

@@ -1,4 +1,4 @@
-// Command gptaq-go-example is a server-style use of libgptaq from Go.
+// Command streaming is a server-style use of libgptaq from Go.
 //
 // An inference server quantizing a model layer by layer receives calibration activations
 // as a stream (here: the main goroutine standing in for the request path). Each layer
@@ -6,8 +6,8 @@
 // as they arrive over a channel, never keeping the tokens. When the stream ends the
 // worker quantizes the layer's weight and reports; main prints a summary.
 //
-//	gptaq-go-example [-layers N] [-columns C] [-rows R] [-batches B] [-tokens T]
-//	                 [-bits K] [-method rtn|gptq|gptaq] [-binary]
+//	streaming [-layers N] [-columns C] [-rows R] [-batches B] [-tokens T]
+//	          [-bits K] [-method rtn|gptq|gptaq] [-binary]
 package main
 
 import (
@@ -125,7 +125,9 @@ func worker(layer int, q *gptaq.Quantizer, cfg gptaq.Config, w []float32, rows i
 		dw += d * d
 		ww += float64(w[i]) * float64(w[i])
 	}
-	rep.tokens = q.NumTokens()
+	if rep.tokens, rep.err = q.NumTokens(); rep.err != nil {
+		return rep
+	}
 	rep.weightErr = math.Sqrt(dw / ww)
 	rep.outputErr = relOutputError(w, dequant, holdout, rows, q.Columns())
 	rep.seconds = time.Since(start).Seconds()
