@@ -64,7 +64,7 @@ fn system_dirs() -> Vec<PathBuf> {
         let mut extra: Vec<PathBuf> = rd
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.extension().map_or(false, |x| x == "conf"))
+            .filter(|p| p.extension().is_some_and(|x| x == "conf"))
             .collect();
         extra.sort();
         conf_files.extend(extra);
@@ -220,7 +220,7 @@ fn main() {
         }
     };
     println!("cargo:lib_dir={}", dir.display());
-    let is_system = system_dirs().iter().any(|s| *s == dir);
+    let is_system = system_dirs().contains(&dir);
     let requested = env::var("GPTAQ_LINK_MODE").unwrap_or_default();
     let mut mode = match requested.as_str() {
         "" => {

@@ -481,6 +481,7 @@ impl Imatrix {
         let n = c_string("name", name)?;
         // SAFETY: live handles.
         let st = unsafe { sys::gptaq_imatrix_add_ctx(self.im.as_ptr(), n.as_ptr(), q.as_raw()) };
+        q.resume_panics();
         if st != 0 {
             return Err(last_error(st));
         }
@@ -636,6 +637,7 @@ impl NpyReader {
                 std::any::type_name::<T>()
             )));
         }
+        let max_rows = max_rows.min(self.rows); // never more than the file holds
         let mut v = vec![T::default(); product("rows", &[max_rows, self.cols])?];
         let mut got = 0i64;
         // SAFETY: v holds max_rows * cols elements of the file's dtype.

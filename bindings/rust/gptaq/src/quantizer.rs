@@ -331,7 +331,7 @@ impl Quantizer {
     }
 
     /// Resume a panic one of the registered closures raised during the last call.
-    fn resume_panics(&self) {
+    pub(crate) fn resume_panics(&self) {
         let p = self
             .progress
             .as_ref()
@@ -533,7 +533,7 @@ impl Quantizer {
     // ---- calibration ----
 
     fn tokens_of(&self, b: &Batch<'_>) -> Result<i64> {
-        if b.xq_len % self.columns != 0 {
+        if b.xq_len.checked_rem(self.columns) != Some(0) {
             return Err(shape_error(format!(
                 "batch length {} is not a multiple of columns = {}",
                 b.xq_len, self.columns

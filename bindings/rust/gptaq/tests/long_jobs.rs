@@ -45,7 +45,7 @@ fn progress_reports_every_phase() {
         assert!(calls.len() >= 3 && calls.len() < 5000, "{} calls", calls.len());
         assert!(calls.iter().all(|&(_, d, t)| d <= t));
         for ph in [Phase::Factorization, Phase::Sweep] {
-            let last = calls.iter().filter(|c| c.0 == ph).last();
+            let last = calls.iter().rfind(|c| c.0 == ph);
             let (_, d, t) = *last.unwrap_or_else(|| panic!("{:?}: no {:?} report", method, ph));
             assert_eq!((d, t), (COLS as u64, COLS as u64), "{:?} {:?} does not end at its total", method, ph);
         }
