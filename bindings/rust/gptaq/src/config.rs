@@ -40,9 +40,9 @@ c_enum! {
 c_enum! {
     /// Which grid rounds a column (`gptaq_quantizer_kind`).
     QuantizerKind: gptaq_quantizer_kind {
-        /// The GPTQ uniform grid: codes, scales, zeros ([`Quantizer::solve`]).
+        /// The GPTQ uniform grid: codes, scales, zeros ([`Quantizer::solve`](crate::Quantizer::solve)).
         Uniform = GPTAQ_QUANTIZER_UNIFORM,
-        /// GPTQT binary coding: level indices, alphas, bias ([`Quantizer::solve_binary`]).
+        /// GPTQT binary coding: level indices, alphas, bias ([`Quantizer::solve_binary`](crate::Quantizer::solve_binary)).
         Binary = GPTAQ_QUANTIZER_BINARY,
     }
 }
@@ -139,7 +139,7 @@ c_enum! {
     }
 }
 
-/// The configuration of a [`Quantizer`] (`gptaq_config`). Start from
+/// The configuration of a [`Quantizer`](crate::Quantizer) (`gptaq_config`). Start from
 /// [`Config::default()`] (the library's defaults) and change what you need:
 /// `Config { bits: 3, ..Config::default() }`. The library validates it.
 #[derive(Debug, Clone, Copy, PartialEq)]

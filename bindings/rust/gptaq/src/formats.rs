@@ -288,7 +288,7 @@ pub struct GptqUnpacked {
     pub scales: Vec<f32>,
     /// rows x n_groups zeros (v1: the stored value + 1, as loaders read it).
     pub zeros: Vec<f32>,
-    /// rows x columns `scale[g] * (code - zero[g])`, g = g_idx[c]; `None` when g_idx was
+    /// rows x columns `scale[g] * (code - zero[g])`, `g = g_idx[c]`; `None` when g_idx was
     /// not given and there is more than one group.
     pub dequant: Option<Vec<f32>>,
 }
