@@ -249,6 +249,13 @@ type ProgressFnPtr = unsafe extern "C" fn(*mut c_void, i32, i64, i64) -> i32;
 /// calibration and combine them with [`merge_stats`](Self::merge_stats) or
 /// [`serialize_stats`](Self::serialize_stats). Dropping it frees the context.
 ///
+/// Sharing one quantizer between threads without a lock does not compile:
+///
+/// ```compile_fail
+/// fn shared_between_threads<T: Sync>() {}
+/// shared_between_threads::<gptaq::Quantizer>();
+/// ```
+///
 /// ```
 /// use gptaq::{Config, Method, Quantizer, Status};
 ///
