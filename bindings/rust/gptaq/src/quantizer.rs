@@ -1054,3 +1054,104 @@ pub fn stats_file_info(path: impl AsRef<Path>) -> Result<StatsFileInfo> {
         tokens,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The FFI side of the callbacks, called as the library calls them.
+    use super::*;
+
+    fn call_progress<F>(st: &mut CbState<F>, phase: i32, done: i64, total: i64) -> i32
+    where
+        F: FnMut(Phase, u64, u64) -> ControlFlow<()>,
+    {
+        // SAFETY: st is a live CbState<F>, as the library would pass it back.
+        unsafe { progress_trampoline::<F>(st as *mut CbState<F> as *mut c_void, phase, done, total) }
+    }
+
+    #[test]
+    fn progress_trampoline_maps_results_and_catches_panics() {
+        let mut seen = Vec::new();
+        let mut st = CbState {
+            f: |p: Phase, d: u64, t: u64| {
+                seen.push((p, d, t));
+                if d >= 3 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
+            panic: None,
+        };
+        assert_eq!(call_progress(&mut st, 2, 1, 10), 0);
+        assert_eq!(call_progress(&mut st, 1, 3, 10), 1);
+        assert_eq!(call_progress(&mut st, 99, 1, 10), 0); // an unknown phase is not reported
+        assert_eq!(call_progress(&mut st, 0, -5, -1), 0); // negative counts read as 0
+        drop(st);
+        assert_eq!(
+            seen,
+            [(Phase::Sweep, 1, 10), (Phase::Factorization, 3, 10), (Phase::Statistics, 0, 0)]
+        );
+
+        let mut calls = 0;
+        let mut st = CbState {
+            f: |_: Phase, _: u64, _: u64| -> ControlFlow<()> {
+                calls += 1;
+                panic!("boom")
+            },
+            panic: None,
+        };
+        assert_eq!(call_progress(&mut st, 2, 1, 10), 1, "a panic cancels");
+        assert_eq!(call_progress(&mut st, 2, 2, 10), 1, "and keeps cancelling");
+        let p = st.panic.take().expect("the panic is kept for the caller");
+        assert_eq!(p.downcast_ref::<&str>(), Some(&"boom"));
+        drop(st);
+        assert_eq!(calls, 1, "the closure is not called again after it panicked");
+    }
+
+    #[test]
+    fn log_trampoline_passes_level_and_text() {
+        let mut got = Vec::new();
+        let mut st = CbState {
+            f: |l: LogLevel, m: &str| got.push((l, m.to_string())),
+            panic: None,
+        };
+        let msg = std::ffi::CString::new("factor reused").unwrap();
+        // SAFETY: as the library calls it.
+        unsafe {
+            call_log(&mut st, 1, msg.as_ptr());
+            call_log(&mut st, 7, msg.as_ptr()); // a newer, higher level reads as Warn
+            call_log(&mut st, 0, ptr::null()); // never a NULL message
+        }
+        drop(st);
+        assert_eq!(
+            got,
+            [(LogLevel::Info, "factor reused".to_string()), (LogLevel::Warn, "factor reused".to_string())]
+        );
+
+        let mut st = CbState {
+            f: |_: LogLevel, _: &str| panic!("log boom"),
+            panic: None,
+        };
+        // SAFETY: as the library calls it.
+        unsafe { call_log(&mut st, 2, msg.as_ptr()) };
+        assert!(st.panic.is_some());
+    }
+
+    unsafe fn call_log<F: FnMut(LogLevel, &str)>(st: &mut CbState<F>, level: i32, msg: *const c_char) {
+        log_trampoline::<F>(st as *mut CbState<F> as *mut c_void, level, msg)
+    }
+
+    #[test]
+    fn slots_free_their_closure() {
+        let token = std::sync::Arc::new(());
+        let t2 = token.clone();
+        let slot = Slot::new(move |_: Phase, _: u64, _: u64| -> ControlFlow<()> {
+            let _ = &t2;
+            ControlFlow::Continue(())
+        });
+        assert_eq!(std::sync::Arc::strong_count(&token), 2);
+        assert!(slot.take_panic().is_none());
+        drop(slot);
+        assert_eq!(std::sync::Arc::strong_count(&token), 1);
+    }
+}
