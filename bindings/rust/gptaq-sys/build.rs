@@ -237,6 +237,8 @@ fn main() {
 
     if mode == "stub" {
         let lib = dir.join("libgptaq.so");
+        // A new library (another SONAME after a version bump) needs a new stub.
+        println!("cargo:rerun-if-changed={}", lib.display());
         let needed = elf_soname(&lib)
             .map(|s| dir.join(s))
             .filter(|p| p.exists())
