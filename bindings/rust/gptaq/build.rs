@@ -5,7 +5,7 @@
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_GPTAQ_LIB_DIR");
     println!("cargo:rerun-if-env-changed=DEP_GPTAQ_LINK_MODE");
-    let plain = std::env::var("DEP_GPTAQ_LINK_MODE").map_or(false, |m| m == "plain");
+    let plain = std::env::var("DEP_GPTAQ_LINK_MODE").is_ok_and(|m| m == "plain");
     if let (Ok(dir), false) = (std::env::var("DEP_GPTAQ_LIB_DIR"), plain) {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir);
     }
