@@ -9,8 +9,12 @@
 //! ctest `rust.sys_bindings_up_to_date` fails while it is stale.
 //!
 //! Linking: the build script looks for the library in `GPTAQ_LIB_DIR`, else asks
-//! `pkg-config gptaq`, and records an rpath so test binaries find it at run time.
-//! Dependents see the directory as `DEP_GPTAQ_LIB_DIR` in their build scripts.
+//! `pkg-config gptaq`. For a library outside the loader's default directories it links
+//! through a generated stub whose SONAME is the library's absolute path, so every binary
+//! depending on this crate, directly or not, runs without `LD_LIBRARY_PATH` (cargo does not
+//! pass an rpath from a dependency's build script to dependents); `GPTAQ_LINK_MODE` =
+//! `stub` | `rpath` | `plain` overrides that. Dependents' build scripts see
+//! `DEP_GPTAQ_LIB_DIR`, `DEP_GPTAQ_INCLUDE_DIR` and `DEP_GPTAQ_LINK_MODE`.
 #![allow(non_upper_case_globals)]
 #![allow(non_camel_case_types)]
 #![allow(non_snake_case)]
