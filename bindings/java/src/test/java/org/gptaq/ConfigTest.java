@@ -113,8 +113,8 @@ class ConfigTest {
       assertTrue(r2.factorReused);
       int max2 = 0, max4 = 0;
       for (int i = 0; i < r2.codes.length; i++) {
-        max2 = Math.max(max2, r2.codes[i] & 0xff);
-        max4 = Math.max(max4, r4.codes[i] & 0xff);
+        max2 = Math.max(max2, r2.codes[i]);
+        max4 = Math.max(max4, r4.codes[i]);
       }
       assertTrue(max2 <= 3 && max4 > 3);
       GptaqException e = assertThrows(GptaqException.class, () -> q.setConfig(q.config().method(Method.GPTAQ)));
