@@ -108,6 +108,8 @@ public final class Quantizer implements AutoCloseable {
   /** Free the native context. Idempotent; later calls throw IllegalStateException. */
   @Override
   public void close() {
+    if (lock.isHeldByCurrentThread())
+      throw new GptaqException(Status.BUSY, "cannot close the Quantizer from inside one of its calls (a listener)");
     if (!lock.tryLock())
       throw new GptaqException(Status.BUSY, "cannot close the Quantizer while another thread uses it");
     try {
@@ -135,6 +137,9 @@ public final class Quantizer implements AutoCloseable {
 
   /** enter() without the open-buffers check (for the buffers' own commit). */
   SWIGTYPE_p_gptaq_ctx enterAny() {
+    if (lock.isHeldByCurrentThread())
+      throw new GptaqException(Status.BUSY, "the Quantizer is inside a call on this thread "
+          + "(a listener must not call back into its own Quantizer)");
     if (!lock.tryLock())
       throw new GptaqException(Status.BUSY, "the Quantizer is being used by another thread at the same time");
     SWIGTYPE_p_gptaq_ctx c = handle.ctx;
@@ -238,6 +243,7 @@ public final class Quantizer implements AutoCloseable {
    */
   public void merge(Quantizer src) {
     if (src == null) throw new NullPointerException("src is null");
+    if (src == this) throw new GptaqException(Status.INVALID_ARGUMENT, "cannot merge a Quantizer into itself");
     SWIGTYPE_p_gptaq_ctx c = enter();
     try {
       SWIGTYPE_p_gptaq_ctx s = src.enter();

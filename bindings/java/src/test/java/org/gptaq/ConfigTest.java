@@ -13,7 +13,7 @@ class ConfigTest {
         .staticGroups(true).mse(true).blockSize(64).backend(Backend.CPU).device(0).numThreads(1)
         .dampPercent(0.05f).dampRetries(2).alpha(0.5f).mseNorm(2.0f).mseGrid(50).mseMaxShrink(0.5f)
         .quantizer(QuantizerKind.BINARY).hyperBits(6).exploreBits(2).exploreSplit(7)
-        .objective(Objective.HESSIAN);
+        .objective(Objective.HESSIAN).failsafeTokens(3);
   }
 
   /** snake_case C field -> camelCase Java accessor. */
@@ -43,7 +43,7 @@ class ConfigTest {
       assertTrue(javaNames.contains(camel(field)), "Config lacks " + camel(field));
       n++;
     }
-    assertEquals(22, n);
+    assertEquals(24, n);
   }
 
   @Test

@@ -139,4 +139,38 @@ class ErrorTest {
       }
     }
   }
+
+  @Test
+  void nullsAreNamedAndNothingChanges() {
+    NullPointerException e = assertThrows(NullPointerException.class, () -> new Quantizer(COLS, null));
+    assertEquals("config is null", e.getMessage());
+    try (Quantizer q = new Quantizer(COLS)) {
+      q.addBatch(p.xQ);
+      byte[] before = q.stats().serialize();
+      e = assertThrows(NullPointerException.class, () -> q.addBatch(new short[COLS], null, null));
+      assertEquals("dtype is null", e.getMessage());
+      e = assertThrows(NullPointerException.class,
+          () -> q.addBatchDirect(TestSupport.directFloats(p.xQ), null, null, null));
+      assertEquals("dtype is null", e.getMessage());
+      e = assertThrows(NullPointerException.class, () -> q.setConfig(null));
+      assertEquals("config is null", e.getMessage());
+      e = assertThrows(NullPointerException.class, () -> q.solve((float[]) null, 4));
+      assertEquals("weight is null", e.getMessage());
+      e = assertThrows(NullPointerException.class, () -> new Config().method(null));
+      assertEquals("method is null", e.getMessage());
+      e = assertThrows(NullPointerException.class, () -> Gptaq.toHalf(new float[1], null));
+      assertEquals("dtype is null", e.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> Gptaq.toHalf(new float[1], DType.F32));
+      assertThrows(IllegalArgumentException.class, () -> q.addBatch(new short[COLS], null, DType.U8));
+      // bad config values: the library's message names the field; the old config stays
+      GptaqException g = assertThrows(GptaqException.class, () -> q.setConfig(new Config().bits(1)));
+      assertEquals(Status.INVALID_ARGUMENT, g.status());
+      assertTrue(g.getMessage().contains("bits"), g.getMessage());
+      assertEquals(4, q.config().bits());
+      // wrong rows for the weight's length
+      g = assertThrows(GptaqException.class, () -> q.solve(p.w, 3));
+      assertEquals(Status.SHAPE, g.status());
+      assertArrayEquals(before, q.stats().serialize());
+    }
+  }
 }
