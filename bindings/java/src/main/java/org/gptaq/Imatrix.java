@@ -9,7 +9,7 @@ import org.gptaq.swig.SWIGTYPE_p_p_gptaq_imatrix;
 
 /**
  * A llama.cpp importance matrix: entries by GGUF weight name ("blk.0.attn_q.weight"),
- * written as a GGUF imatrix or a legacy imatrix.dat. Not thread-safe; close it.
+ * written as a GGUF imatrix or a legacy imatrix.dat. Calls are serialized (thread-safe); close it.
  *
  * <pre>{@code
  * try (Imatrix im = new Imatrix()) {
@@ -60,7 +60,7 @@ public final class Imatrix implements AutoCloseable {
    * column, nMat &gt; 1 for stacked experts), {@code counts} nMat token counts. Adding a
    * name again sums into it (shapes must match).
    */
-  public Imatrix add(String name, long nPerRow, int nMat, float[] inSum2, float[] counts) {
+  public synchronized Imatrix add(String name, long nPerRow, int nMat, float[] inSum2, float[] counts) {
     Checks.nonNull(name, "name");
     Checks.nonNull(inSum2, "inSum2");
     Checks.nonNull(counts, "counts");
@@ -73,7 +73,7 @@ public final class Imatrix implements AutoCloseable {
   }
 
   /** Add a Quantizer's statistics (the diagonal of its sums and its token count) under {@code name}. */
-  public Imatrix add(String name, Quantizer q) {
+  public synchronized Imatrix add(String name, Quantizer q) {
     Checks.nonNull(name, "name");
     Checks.nonNull(q, "quantizer");
     SWIGTYPE_p_gptaq_imatrix im = im();
@@ -87,20 +87,20 @@ public final class Imatrix implements AutoCloseable {
   }
 
   /** Append a dataset name to imatrix.datasets. */
-  public Imatrix addDataset(String dataset) {
+  public synchronized Imatrix addDataset(String dataset) {
     Checks.nonNull(dataset, "dataset");
     Gptaq.check(GptaqSwig.gptaq_imatrix_add_dataset(im(), dataset), null);
     return this;
   }
 
   /** Tokens per chunk (llama-imatrix's n_ctx), &gt;= 1; default 512. */
-  public Imatrix setChunkSize(int chunkSize) {
+  public synchronized Imatrix setChunkSize(int chunkSize) {
     Gptaq.check(GptaqSwig.gptaq_imatrix_set_chunk_size(im(), chunkSize), null);
     return this;
   }
 
   /** Write the collection. */
-  public void save(Path path, ImatrixFormat format) {
+  public synchronized void save(Path path, ImatrixFormat format) {
     Checks.nonNull(path, "path");
     Checks.nonNull(format, "format");
     Gptaq.check(GptaqSwig.gptaq_imatrix_save(im(), path.toString(), format.code()), null);
@@ -108,7 +108,7 @@ public final class Imatrix implements AutoCloseable {
 
   /** Free the collection; idempotent. */
   @Override
-  public void close() {
+  public synchronized void close() {
     cleanable.clean();
   }
 }

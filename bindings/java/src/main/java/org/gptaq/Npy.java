@@ -38,7 +38,7 @@ public final class Npy {
     return new Reader(path);
   }
 
-  /** A streaming reader; not thread-safe; close it. */
+  /** A streaming reader (calls are serialized); close it. */
   public static final class Reader implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
 
@@ -89,7 +89,7 @@ public final class Npy {
     }
 
     /** The next up-to {@code maxRows} rows, or null at the end of the file. */
-    public NpyArray readRows(long maxRows) {
+    public synchronized NpyArray readRows(long maxRows) {
       SWIGTYPE_p_gptaq_npy_reader r = handle.r;
       if (r == null) throw new IllegalStateException("the Npy.Reader is closed");
       if (maxRows < 1) throw new IllegalArgumentException("maxRows = " + maxRows + " must be >= 1");
@@ -104,7 +104,7 @@ public final class Npy {
 
     /** Close the file; idempotent. */
     @Override
-    public void close() {
+    public synchronized void close() {
       cleanable.clean();
     }
   }

@@ -15,7 +15,7 @@ import org.gptaq.swig.SWIGTYPE_p_p_gptaq_safetensors;
 /**
  * A validated .safetensors file: the whole header is checked on open (the file is
  * untrusted; a malformed one is GptaqException FORMAT naming the problem), tensor data is
- * read on request. Not thread-safe; close it (try-with-resources).
+ * read on request. Calls are serialized (thread-safe); close it (try-with-resources).
  *
  * <pre>{@code
  * try (SafetensorsReader r = new SafetensorsReader(path)) {
@@ -63,12 +63,12 @@ public final class SafetensorsReader implements AutoCloseable {
   }
 
   /** The number of tensors. */
-  public long count() {
+  public synchronized long count() {
     return GptaqSwig.gptaq_safetensors_count(r());
   }
 
   /** The index of the tensor called {@code name}, or -1. */
-  public long find(String name) {
+  public synchronized long find(String name) {
     Checks.nonNull(name, "name");
     return GptaqSwig.gptaq_safetensors_find(r(), name);
   }
@@ -89,7 +89,7 @@ public final class SafetensorsReader implements AutoCloseable {
   }
 
   /** Describe tensor {@code index} (0..count-1, in the order of the data). */
-  public TensorInfo info(long index) {
+  public synchronized TensorInfo info(long index) {
     checkIndex(index);
     long[] l = new long[MAX_DIMS + 2];
     Gptaq.check(GptaqSwig.gptaq_java_st_shape(r(), index, l), null);
@@ -98,21 +98,21 @@ public final class SafetensorsReader implements AutoCloseable {
   }
 
   /** Describe the tensor called {@code name}; IllegalArgumentException if there is none. */
-  public TensorInfo info(String name) {
+  public synchronized TensorInfo info(String name) {
     long i = find(name);
     if (i < 0) throw new IllegalArgumentException("no tensor named \"" + name + "\"");
     return info(i);
   }
 
   /** Every tensor, in data order. */
-  public List<TensorInfo> tensors() {
+  public synchronized List<TensorInfo> tensors() {
     List<TensorInfo> out = new ArrayList<>();
     for (long i = 0, n = count(); i < n; i++) out.add(info(i));
     return Collections.unmodifiableList(out);
   }
 
   /** The raw little-endian bytes of a tensor. */
-  public byte[] readBytes(String name) {
+  public synchronized byte[] readBytes(String name) {
     TensorInfo t = info(name);
     if (t.nbytes > Integer.MAX_VALUE - 8)
       throw new GptaqException(Status.SHAPE, "tensor " + name + " has " + t.nbytes + " bytes, more than a Java array");
@@ -122,7 +122,7 @@ public final class SafetensorsReader implements AutoCloseable {
   }
 
   /** A floating-point tensor (F32, F16, BF16 or F64) converted to float. */
-  public float[] readF32(String name) {
+  public synchronized float[] readF32(String name) {
     TensorInfo t = info(name);
     long n = t.elements();
     if (n > Integer.MAX_VALUE - 8)
@@ -133,12 +133,12 @@ public final class SafetensorsReader implements AutoCloseable {
   }
 
   /** An I32 tensor (qweight, qzeros, g_idx). */
-  public int[] readI32(String name) {
+  public synchronized int[] readI32(String name) {
     return Bytes.ints(readTyped(name, "I32"));
   }
 
   /** An F16 or BF16 tensor as bit patterns. */
-  public short[] readHalf(String name) {
+  public synchronized short[] readHalf(String name) {
     TensorInfo t = info(name);
     if (!t.dtype.equals("F16") && !t.dtype.equals("BF16"))
       throw new GptaqException(Status.UNSUPPORTED, "tensor " + name + " is " + t.dtype + ", not F16 or BF16");
@@ -153,7 +153,7 @@ public final class SafetensorsReader implements AutoCloseable {
   }
 
   /** The __metadata__ entries, sorted by key. */
-  public Map<String, String> metadata() {
+  public synchronized Map<String, String> metadata() {
     long n = GptaqSwig.gptaq_safetensors_metadata_count(r());
     Map<String, String> out = new LinkedHashMap<>();
     for (long i = 0; i < n; i++) out.put(string(i, 2), string(i, 3));
@@ -161,14 +161,14 @@ public final class SafetensorsReader implements AutoCloseable {
   }
 
   /** One metadata value, or null if absent. */
-  public String metadata(String key) {
+  public synchronized String metadata(String key) {
     Checks.nonNull(key, "key");
     return metadata().get(key);
   }
 
   /** Close the file; idempotent. */
   @Override
-  public void close() {
+  public synchronized void close() {
     cleanable.clean();
   }
 }

@@ -9,7 +9,7 @@ import org.gptaq.swig.SWIGTYPE_p_p_gptaq_safetensors_writer;
 /**
  * Collects tensors (copying their bytes) and metadata, then writes a .safetensors file in
  * one go ({@link #save}, through a temporary file renamed into place). Tensors are stored
- * in the order added. Not thread-safe; close it (try-with-resources).
+ * in the order added. Calls are serialized (thread-safe); close it (try-with-resources).
  *
  * <pre>{@code
  * try (SafetensorsWriter w = new SafetensorsWriter()) {
@@ -71,7 +71,7 @@ public final class SafetensorsWriter implements AutoCloseable {
    * ("F32", "F16", "BF16", "I32", "U8", ...), {@code shape} up to 8 dimensions (empty = a
    * scalar), {@code data} exactly elements x dtype size bytes.
    */
-  public SafetensorsWriter add(String name, String dtype, long[] shape, byte[] data) {
+  public synchronized SafetensorsWriter add(String name, String dtype, long[] shape, byte[] data) {
     Checks.nonNull(name, "name");
     Checks.nonNull(dtype, "dtype");
     Checks.nonNull(data, "data");
@@ -88,19 +88,19 @@ public final class SafetensorsWriter implements AutoCloseable {
   }
 
   /** Add an F32 tensor. */
-  public SafetensorsWriter add(String name, long[] shape, float[] data) {
+  public synchronized SafetensorsWriter add(String name, long[] shape, float[] data) {
     Checks.nonNull(data, "data");
     return add(name, "F32", shape, Bytes.of(data));
   }
 
   /** Add an I32 tensor. */
-  public SafetensorsWriter add(String name, long[] shape, int[] data) {
+  public synchronized SafetensorsWriter add(String name, long[] shape, int[] data) {
     Checks.nonNull(data, "data");
     return add(name, "I32", shape, Bytes.of(data));
   }
 
   /** Add an F16 or BF16 tensor of bit patterns. */
-  public SafetensorsWriter add(String name, DType dtype, long[] shape, short[] data) {
+  public synchronized SafetensorsWriter add(String name, DType dtype, long[] shape, short[] data) {
     Checks.nonNull(dtype, "dtype");
     Checks.nonNull(data, "data");
     if (!dtype.isHalf()) throw new IllegalArgumentException("short[] tensors hold F16 or BF16 bits, not " + dtype);
@@ -108,7 +108,7 @@ public final class SafetensorsWriter implements AutoCloseable {
   }
 
   /** Set a __metadata__ entry (replacing an earlier value); transformers expects format=pt. */
-  public SafetensorsWriter setMetadata(String key, String value) {
+  public synchronized SafetensorsWriter setMetadata(String key, String value) {
     Checks.nonNull(key, "key");
     Checks.nonNull(value, "value");
     Gptaq.check(GptaqSwig.gptaq_safetensors_writer_set_metadata(w(), key, value), null);
@@ -116,14 +116,14 @@ public final class SafetensorsWriter implements AutoCloseable {
   }
 
   /** Write everything added so far to {@code path}; the writer stays usable. */
-  public void save(Path path) {
+  public synchronized void save(Path path) {
     Checks.nonNull(path, "path");
     Gptaq.check(GptaqSwig.gptaq_safetensors_writer_save(w(), path.toString()), null);
   }
 
   /** Free the writer; idempotent. */
   @Override
-  public void close() {
+  public synchronized void close() {
     cleanable.clean();
   }
 }
