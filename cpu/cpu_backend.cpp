@@ -209,8 +209,8 @@ class CpuBackend final : public Backend {
   }
   void zero(void *p, size_t bytes) override { std::memset(p, 0, bytes); }
 
-  int64_t stats_add(StatsBuffers &s, int64_t n, const void *x_q, const void *x_fp,
-                    int64_t tokens, gptaq_dtype dt, const uint8_t *mask) override {
+  void check_batch(const void *x_q, const void *x_fp, int64_t tokens, int64_t n,
+                   gptaq_dtype dt) override {
     const int64_t total = tokens * n;
     if (!par_all_finite(x_q, total, dt))
       fail(GPTAQ_ERR_NON_FINITE, "x_q contains NaN or Inf; the batch of %lld tokens was rejected",
@@ -219,6 +219,11 @@ class CpuBackend final : public Backend {
       fail(GPTAQ_ERR_NON_FINITE,
            "x_fp contains NaN or Inf; the batch of %lld tokens was rejected",
            static_cast<long long>(tokens));
+  }
+
+  int64_t stats_add(StatsBuffers &s, int64_t n, const void *x_q, const void *x_fp,
+                    int64_t tokens, gptaq_dtype dt, const uint8_t *mask) override {
+    check_batch(x_q, x_fp, tokens, n, dt);
     const int ni = to_int(n, "columns");
     // Tiles of tokens: large enough for syrk/gemm to run at speed, small enough to stay
     // O(columns) in extra memory per token row.

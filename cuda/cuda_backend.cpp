@@ -219,16 +219,13 @@ class CudaBackend final : public Backend {
   }
 
   // ---- statistics ----
-  int64_t stats_add(StatsBuffers &s, int64_t n, const void *x_q, const void *x_fp,
-                    int64_t tokens, gptaq_dtype dt, const uint8_t *mask) override {
+  void check_batch(const void *x_q, const void *x_fp, int64_t tokens, int64_t n,
+                   gptaq_dtype dt) override {
     DeviceGuard g(dev_);
     const int dti = static_cast<int>(dt);
-    const size_t es = dt == GPTAQ_DTYPE_F32 ? 4 : 2;
-    const size_t row_bytes = es * static_cast<size_t>(n);
     const bool q_dev = is_device(x_q, "x_q");
     const bool f_dev = x_fp && is_device(x_fp, "x_fp");
     const int64_t total = tokens * n;
-
     // Reject a batch with NaN/Inf before any statistic changes: host data is checked on
     // the CPU, device data by a kernel that raises a flag.
     int flag = 0;
@@ -247,6 +244,17 @@ class CudaBackend final : public Backend {
       fail(GPTAQ_ERR_NON_FINITE,
            "x_fp contains NaN or Inf; the batch of %lld tokens was rejected",
            static_cast<long long>(tokens));
+  }
+
+  int64_t stats_add(StatsBuffers &s, int64_t n, const void *x_q, const void *x_fp,
+                    int64_t tokens, gptaq_dtype dt, const uint8_t *mask) override {
+    DeviceGuard g(dev_);
+    const int dti = static_cast<int>(dt);
+    const size_t es = dt == GPTAQ_DTYPE_F32 ? 4 : 2;
+    const size_t row_bytes = es * static_cast<size_t>(n);
+    const bool q_dev = is_device(x_q, "x_q");
+    const bool f_dev = x_fp && is_device(x_fp, "x_fp");
+    check_batch(x_q, x_fp, tokens, n, dt);
 
     std::vector<int64_t> kept;
     int64_t counted = tokens;

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "gptaq/gptaq.h"
 #include "quant/quantizer.h"
@@ -68,6 +69,10 @@ class Backend {
   virtual void zero(void *p, size_t bytes) = 0;
 
   // ---- statistics ----
+  // Throw NON_FINITE when x_q or x_fp (may be null; tokens x n in dtype) holds NaN/Inf;
+  // lets a caller that adds a batch in several stats_add calls refuse it whole first.
+  virtual void check_batch(const void *x_q, const void *x_fp, int64_t tokens, int64_t n,
+                           gptaq_dtype dtype) = 0;
   // Accumulate one batch into s (n = columns). x_fp may be null (no cross term).
   // Must check the whole batch for NaN/Inf before changing anything and throw
   // NON_FINITE if it finds one. mask (host memory, may be null) drops tokens.
@@ -135,7 +140,9 @@ class Backend {
 // backend_registry.cpp hides that from everything else.
 std::unique_ptr<Backend> make_cpu_backend(int num_threads);
 // Throws BACKEND_UNAVAILABLE when CUDA is not compiled in or no device answers.
-std::unique_ptr<Backend> make_backend(gptaq_backend which, int device, int num_threads);
+// note (may be null) gets why this backend was chosen, e.g. AUTO's fallback to the CPU.
+std::unique_ptr<Backend> make_backend(gptaq_backend which, int device, int num_threads,
+                                      std::string *note = nullptr);
 bool backend_available(gptaq_backend which);
 const char *backends_compiled();
 

@@ -34,15 +34,28 @@ const char *backends_compiled() {
 #endif
 }
 
-std::unique_ptr<Backend> make_backend(gptaq_backend which, int device, int num_threads) {
-  if (which == GPTAQ_BACKEND_CPU) return make_cpu_backend(num_threads);
+std::unique_ptr<Backend> make_backend(gptaq_backend which, int device, int num_threads,
+                                      std::string *note) {
+  std::string unused;
+  std::string &why_chosen = note ? *note : unused;
+  if (which == GPTAQ_BACKEND_CPU) {
+    why_chosen = "asked for the CPU";
+    return make_cpu_backend(num_threads);
+  }
 #ifdef GPTAQ_HAVE_CUDA
   std::string why;
   if (which == GPTAQ_BACKEND_CUDA || cuda_device_count() > 0) {
     auto be = make_cuda_backend(device, &why);
-    if (be) return be;
+    if (be) {
+      why_chosen = which == GPTAQ_BACKEND_CUDA ? "asked for CUDA, device " + std::to_string(device)
+                                               : "auto: CUDA device " + std::to_string(device);
+      return be;
+    }
     if (which == GPTAQ_BACKEND_CUDA)
       fail(GPTAQ_ERR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: %s", why.c_str());
+    why_chosen = "auto: fell back to the CPU, CUDA unavailable: " + why;
+  } else {
+    why_chosen = "auto: fell back to the CPU, no CUDA device answers";
   }
   return make_cpu_backend(num_threads);
 #else
@@ -51,6 +64,7 @@ std::unique_ptr<Backend> make_backend(gptaq_backend which, int device, int num_t
     fail(GPTAQ_ERR_BACKEND_UNAVAILABLE,
          "CUDA backend unavailable: this build of libgptaq has no CUDA support "
          "(configure with -DGPTAQ_CUDA=ON where nvcc exists)");
+  why_chosen = "auto: the CPU, this build has no CUDA support";
   return make_cpu_backend(num_threads);
 #endif
 }

@@ -1,5 +1,6 @@
 // Every extern "C" entry point of the core API. The exception boundary is in
 // c_api_impl.h; nothing here prints or aborts.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include "config.h"
 #include "context.h"
 #include "half.h"
+#include "progress.h"
 #include "solver/solve.h"
 
 using namespace gptaq;
@@ -50,6 +52,48 @@ void check_weight(const gptaq_ctx &ctx, const float *weight, int64_t rows, int64
            static_cast<long long>(i % columns), std::isnan(weight[i]) ? "NaN" : "Inf");
 }
 
+// Tokens per stats_add call of a batch: a function of the batch and the width only (never
+// of whether a progress callback is set), so a callback cannot change the statistics'
+// rounding. At least 1024 tokens (and about 2^31 multiply-adds) keep the BLAS update at
+// speed; at most 64 chunks per batch bound the rate of progress reports.
+int64_t stats_chunk_tokens(int64_t tokens, int64_t n) {
+  const int64_t by_work = (int64_t{1} << 31) / std::max<int64_t>(1, n * n);
+  int64_t chunk = std::max<int64_t>({1024, by_work, (tokens + 63) / 64});
+  chunk = (chunk + 255) / 256 * 256;
+  return std::min(chunk, tokens);
+}
+
+// A copy of the statistics taken before a batch changes them, so that a cancelled (or
+// failed) batch of several chunks can be undone exactly.
+struct StatsBackup {
+  DevBuf xx, dx, xsum;
+  double tokens = 0.0;
+  bool upper_stale = false;
+  bool taken = false;
+
+  void take(gptaq_ctx &ctx) {
+    Backend &be = *ctx.be;
+    const size_t mat = sizeof(float) * static_cast<size_t>(ctx.n) * static_cast<size_t>(ctx.n);
+    xx = DevBuf(&be, mat);
+    if (ctx.stats.dx) dx = DevBuf(&be, mat);
+    xsum = DevBuf(&be, sizeof(double) * static_cast<size_t>(ctx.n));
+    be.copy(xx.get(), ctx.stats.xx, mat);
+    if (ctx.stats.dx) be.copy(dx.get(), ctx.stats.dx, mat);
+    be.copy(xsum.get(), ctx.stats.xsum, sizeof(double) * static_cast<size_t>(ctx.n));
+    tokens = ctx.stats.tokens;
+    upper_stale = ctx.stats.upper_stale;
+    taken = true;
+  }
+  void restore(gptaq_ctx &ctx) {
+    Backend &be = *ctx.be;
+    be.copy(ctx.stats.xx, xx.get(), xx.bytes());
+    if (ctx.stats.dx) be.copy(ctx.stats.dx, dx.get(), dx.bytes());
+    be.copy(ctx.stats.xsum, xsum.get(), xsum.bytes());
+    ctx.stats.tokens = tokens;
+    ctx.stats.upper_stale = upper_stale;
+  }
+};
+
 void fill_info(gptaq_solve_info *info, const SolveOutputs &o, const gptaq_ctx &ctx,
                int64_t n_groups, double seconds) {
   if (!info) return;
@@ -58,13 +102,15 @@ void fill_info(gptaq_solve_info *info, const SolveOutputs &o, const gptaq_ctx &c
   full.struct_size = static_cast<int32_t>(sizeof full);
   full.n_groups = static_cast<int32_t>(n_groups);
   full.loss = o.loss;
-  full.damp_used = ctx.cfg.method == GPTAQ_METHOD_RTN ? 0.0f : ctx.factor.damp_used;
-  full.damp_retries = ctx.cfg.method == GPTAQ_METHOD_RTN ? 0 : ctx.factor.retries;
+  const bool rtn = ctx.cfg.method == GPTAQ_METHOD_RTN || o.failsafe_used;
+  full.damp_used = rtn ? 0.0f : ctx.factor.damp_used;
+  full.damp_retries = rtn ? 0 : ctx.factor.retries;
   full.factor_reused = o.factor_reused ? 1 : 0;
   full.level_set = o.level_set;
   full.scale_index = o.scale_index;
   full.seconds = seconds;
   full.tokens = ctx.stats.tokens;
+  full.failsafe_used = o.failsafe_used ? 1 : 0;
   size_t size = static_cast<size_t>(info->struct_size);
   if (size > sizeof full) size = sizeof full;
   std::memcpy(info, &full, size);
@@ -153,7 +199,8 @@ int32_t gptaq_ctx_create(gptaq_ctx **out, int64_t columns, const gptaq_config *c
     std::unique_ptr<gptaq_ctx> ctx(new gptaq_ctx);
     ctx->cfg = c;
     ctx->n = columns;
-    ctx->be = make_backend(static_cast<gptaq_backend>(c.backend), c.device, c.num_threads);
+    ctx->be = make_backend(static_cast<gptaq_backend>(c.backend), c.device, c.num_threads,
+                           &ctx->backend_note);
     const size_t mat = sizeof(float) * static_cast<size_t>(columns) * static_cast<size_t>(columns);
     ctx->xx = DevBuf(ctx->be.get(), mat);
     if (ctx->wants_cross()) ctx->dx = DevBuf(ctx->be.get(), mat);
@@ -255,6 +302,9 @@ int32_t gptaq_ctx_set_log(gptaq_ctx *ctx, gptaq_log_fn fn, void *user_data) {
   return guarded_ctx(ctx, [&] {
     ctx->log = fn;
     ctx->log_user = fn ? user_data : nullptr;
+    log_msg(*ctx, GPTAQ_LOG_INFO, "context of %lld columns on the %s backend (%s)",
+            static_cast<long long>(ctx->n),
+            ctx->be->kind() == GPTAQ_BACKEND_CUDA ? "CUDA" : "CPU", ctx->backend_note.c_str());
   });
 }
 
@@ -274,9 +324,52 @@ int32_t gptaq_add_batch_masked(gptaq_ctx *ctx, const void *x_q, const void *x_fp
                     "context with method = GPTAQ_METHOD_GPTAQ");
     check_shape_product(tokens, ctx->n, "batch");
     if (tokens == 0) return;
-    int64_t counted = ctx->be->stats_add(ctx->stats, ctx->n, x_q, x_fp, tokens,
-                                         static_cast<gptaq_dtype>(dtype), mask);
+    Backend &be = *ctx->be;
+    const int64_t n = ctx->n;
+    const gptaq_dtype dt = static_cast<gptaq_dtype>(dtype);
+    const int64_t chunk = stats_chunk_tokens(tokens, n);
+    Progress prog(*ctx, GPTAQ_PHASE_STATISTICS, tokens);
+    prog.start();  // a cancellation here changes nothing
+    // With a callback every later report may cancel, so the statistics are copied
+    // first (columns^2 floats, twice for GPTAQ). If that memory is not there the batch
+    // runs without further reports: nothing could undo a cancellation.
+    StatsBackup backup;
+    if (ctx->progress) {
+      try {
+        backup.take(*ctx);
+      } catch (const Error &e) {
+        if (e.status() != GPTAQ_ERR_OUT_OF_MEMORY) throw;
+        backup = StatsBackup();
+        log_msg(*ctx, GPTAQ_LOG_WARN,
+                "no memory for the copy of the statistics that cancelling a batch needs: "
+                "this batch reports no progress and cannot be cancelled (%s)", e.what());
+      }
+    }
+    // A batch added in several calls is checked whole first: it is refused whole.
+    if (chunk < tokens) be.check_batch(x_q, x_fp, tokens, n, dt);
+    const size_t row = (dt == GPTAQ_DTYPE_F32 ? 4 : 2) * static_cast<size_t>(n);
+    int64_t counted = 0;
+    try {
+      for (int64_t t0 = 0; t0 < tokens; t0 += chunk) {
+        const int64_t tt = std::min(chunk, tokens - t0);
+        const size_t off = row * static_cast<size_t>(t0);
+        counted += be.stats_add(ctx->stats, n, static_cast<const char *>(x_q) + off,
+                                x_fp ? static_cast<const char *>(x_fp) + off : nullptr, tt, dt,
+                                mask ? mask + t0 : nullptr);
+        if (backup.taken) {
+          if (t0 + tt < tokens)
+            prog.step(t0 + tt);
+          else
+            prog.finish();
+        }
+      }
+    } catch (...) {
+      if (backup.taken) backup.restore(*ctx);
+      throw;
+    }
     if (counted > 0) invalidate_factor(*ctx);
+    log_msg(*ctx, GPTAQ_LOG_DEBUG, "statistics: %lld of %lld tokens counted in %.3f s",
+            static_cast<long long>(counted), static_cast<long long>(tokens), prog.seconds());
   });
 }
 

@@ -79,6 +79,7 @@ struct gptaq_ctx {
   void *progress_user = nullptr;
   gptaq_log_fn log = nullptr;
   void *log_user = nullptr;
+  std::string backend_note;  // why this backend (logged when a log callback is set)
 
   bool wants_cross() const { return cfg.method == GPTAQ_METHOD_GPTAQ; }
 };

@@ -13,6 +13,8 @@
 #include <numeric>
 #include <vector>
 
+#include "reference.h"  // ref::group_aware_order, the one written-down GAR order
+
 namespace gptqt_ref {
 
 using Vec = std::vector<double>;
@@ -205,6 +207,7 @@ struct SolveConfig {
   SearchConfig search;
   int method = 1;  // 0 RTN, 1 GPTQ, 2 GPTAQ
   bool act_order = false;
+  bool act_group_aware = false;  // GAR, as ref::group_aware_order (reference.h)
   bool static_groups = false;
   int block_size = 128;
   double damp_percent = 0.01;
@@ -292,6 +295,11 @@ inline Result solve(const float *weight, int64_t rows, int64_t n, const Stats *s
       std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) {
         return H[size_t(a * n + a)] > H[size_t(b * n + b)];
       });
+    if (cfg.act_group_aware) {
+      Vec diag(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) diag[size_t(j)] = H[size_t(j * n + j)];
+      perm = ref::group_aware_order(diag, g);
+    }
     Vec Hp(static_cast<size_t>(n * n)), Dp(static_cast<size_t>(n * n));
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < n; ++j) {
@@ -356,7 +364,7 @@ inline Result solve(const float *weight, int64_t rows, int64_t n, const Stats *s
       const int64_t orig = perm[size_t(j)];
       int64_t grp = 0;
       if (dynamic) {
-        grp = j / g;
+        grp = cfg.act_group_aware ? orig / g : j / g;  // GAR: a run of g is one group
         if (j % g == 0)
           for (int64_t i = 0; i < rows; ++i) {
             cur[size_t(i)] = group_params(W, i, j, std::min(n, j + g));

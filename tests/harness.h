@@ -35,6 +35,7 @@ inline gptaq_config lib_config(const ref::SolveConfig &c) {
   cfg.group_size = c.group_size;
   cfg.sym = c.q.sym ? 1 : 0;
   cfg.act_order = c.act_order ? 1 : 0;
+  cfg.act_group_aware = c.act_group_aware ? 1 : 0;
   cfg.static_groups = c.static_groups ? 1 : 0;
   cfg.mse = c.q.mse ? 1 : 0;
   cfg.block_size = c.block_size;

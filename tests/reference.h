@@ -1,5 +1,6 @@
 // A short float64 reference implementation of docs/ALGORITHMS.md sections 1-4 (statistics,
-// inverse-Hessian preparation, the GPTQ / GPTAQ column sweep, the uniform quantizer).
+// inverse-Hessian preparation with act-order or group-aware reordering, the GPTQ / GPTAQ
+// column sweep, the uniform quantizer).
 //
 // Written from ALGORITHMS.md and the public header only, for the numerical tests. It favours
 // obviousness over speed: plain loops, no BLAS, every matrix a dense std::vector<double>.
@@ -183,12 +184,41 @@ struct SolveConfig {
   int method = 1;  // 0 RTN, 1 GPTQ, 2 GPTAQ (gptaq_method)
   int group_size = 128;  // -1 = per row
   bool act_order = false;
+  bool act_group_aware = false;  // GAR (needs group_size > 0, excludes act_order)
   bool static_groups = false;
   int block_size = 128;
   double damp_percent = 0.01;
   int damp_retries = 4;
   double alpha = 0.25;
 };
+
+// Group-aware reordering (ALGORITHMS.md, "Group-aware reordering"), from the diagonal of
+// H after the dead-column fix. Returns perm[position] = original column:
+//  - inside each full group of g columns, its columns by diag descending;
+//  - the full groups by their largest diag, descending;
+//  - a partial last group (n % g columns) last, in its original column order.
+// Every sort is stable (ties keep the lower index first).
+inline std::vector<int64_t> group_aware_order(const std::vector<double> &diag, int64_t g) {
+  const int64_t n = int64_t(diag.size());
+  const int64_t full = n / g;
+  std::vector<std::vector<int64_t>> groups(static_cast<size_t>(full));
+  std::vector<double> top(static_cast<size_t>(full));
+  for (int64_t k = 0; k < full; ++k) {
+    std::vector<int64_t> &cols = groups[size_t(k)];
+    for (int64_t c = k * g; c < (k + 1) * g; ++c) cols.push_back(c);
+    std::stable_sort(cols.begin(), cols.end(),
+                     [&](int64_t a, int64_t b) { return diag[size_t(a)] > diag[size_t(b)]; });
+    top[size_t(k)] = diag[size_t(cols[0])];  // the group's largest entry
+  }
+  std::vector<int64_t> order(static_cast<size_t>(full));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return top[size_t(a)] > top[size_t(b)]; });
+  std::vector<int64_t> perm;
+  for (int64_t k : order) perm.insert(perm.end(), groups[size_t(k)].begin(), groups[size_t(k)].end());
+  for (int64_t c = full * g; c < n; ++c) perm.push_back(c);
+  return perm;
+}
 
 struct Result {
   int64_t rows = 0, cols = 0, n_groups = 0;
@@ -265,6 +295,10 @@ inline Factor prepare(const Stats &st, const SolveConfig &cfg) {
   if (cfg.act_order) {
     std::stable_sort(f.perm.begin(), f.perm.end(),
                      [&](int64_t a, int64_t b) { return H(a, a) > H(b, b); });
+  } else if (cfg.act_group_aware) {
+    std::vector<double> diag(static_cast<size_t>(n));
+    for (int64_t j = 0; j < n; ++j) diag[size_t(j)] = H(j, j);
+    f.perm = group_aware_order(diag, cfg.group_size);
   }
   Mat Hp(n, n), Dp(n, n);
   for (int64_t i = 0; i < n; ++i)
@@ -399,7 +433,9 @@ inline Result solve(const float *weight, int64_t rows, int64_t n, const Factor &
       // group params for this column
       int64_t grp = 0;
       if (g > 0 && !cfg.static_groups) {
-        grp = j / g;
+        // Dynamic groups: each run of g positions. With GAR such a run is exactly one
+        // original group, whose index keeps its params (and is its g_idx).
+        grp = cfg.act_group_aware ? orig / g : j / g;
         if (j % g == 0) {
           for (int64_t i = 0; i < rows; ++i) {
             // W holds the current values: in-block columns are updated column by column,

@@ -386,6 +386,30 @@ TEST_CASE("errors: gptaq_ctx_create rejects bad arguments, clears *out, explains
       expect_create_fails(kCols, &cfg, GPTAQ_ERR_INVALID_ARGUMENT, "group_size");
     }
   }
+  SUBCASE("group-aware reordering without groups, or with act-order") {
+    cfg.act_group_aware = 1;
+    cfg.group_size = -1;
+    expect_create_fails(kCols, &cfg, GPTAQ_ERR_INVALID_ARGUMENT, "act_group_aware needs group_size");
+    cfg.group_size = 8;
+    cfg.act_order = 1;
+    expect_create_fails(kCols, &cfg, GPTAQ_ERR_INVALID_ARGUMENT, "exclude each other");
+    cfg.act_order = 0;
+    cfg.quantizer = GPTAQ_QUANTIZER_BINARY;  // the binary quantizer: the same rules
+    cfg.bits = 3;
+    cfg.act_order = 1;
+    expect_create_fails(kCols, &cfg, GPTAQ_ERR_INVALID_ARGUMENT, "exclude each other");
+    cfg.act_order = 0;
+    for (int32_t v : {2, -1}) {
+      cfg.act_group_aware = v;
+      expect_create_fails(kCols, &cfg, GPTAQ_ERR_INVALID_ARGUMENT, "act_group_aware");
+    }
+  }
+  SUBCASE("negative failsafe_tokens") {
+    for (int32_t t : {-1, std::numeric_limits<int32_t>::min()}) {
+      cfg.failsafe_tokens = t;
+      expect_create_fails(kCols, &cfg, GPTAQ_ERR_INVALID_ARGUMENT, "failsafe_tokens");
+    }
+  }
   SUBCASE("block_size outside 1..4096") {
     for (int32_t b : {0, -1, 4097, std::numeric_limits<int32_t>::max()}) {
       cfg.block_size = b;
@@ -928,6 +952,20 @@ TEST_CASE("errors: gptaq_ctx_set_config refuses what cannot change and keeps the
     c.damp_percent = std::nanf("");
     EXPECT_CTX_ERR(h.ctx, gptaq_ctx_set_config(h.ctx, &c), GPTAQ_ERR_INVALID_ARGUMENT,
                    "damp_percent");
+    c = h.cfg;
+    c.act_group_aware = 1;
+    c.act_order = 1;
+    EXPECT_CTX_ERR(h.ctx, gptaq_ctx_set_config(h.ctx, &c), GPTAQ_ERR_INVALID_ARGUMENT,
+                   "act_group_aware and config.act_order exclude each other");
+    c = h.cfg;
+    c.act_group_aware = 1;
+    c.group_size = -1;
+    EXPECT_CTX_ERR(h.ctx, gptaq_ctx_set_config(h.ctx, &c), GPTAQ_ERR_INVALID_ARGUMENT,
+                   "act_group_aware needs group_size >= 1");
+    c = h.cfg;
+    c.failsafe_tokens = -5;
+    EXPECT_CTX_ERR(h.ctx, gptaq_ctx_set_config(h.ctx, &c), GPTAQ_ERR_INVALID_ARGUMENT,
+                   "failsafe_tokens -5 is negative");
     c = h.cfg;
     c.struct_size = 2;
     EXPECT_CTX_ERR(h.ctx, gptaq_ctx_set_config(h.ctx, &c), GPTAQ_ERR_INVALID_ARGUMENT,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -458,7 +459,13 @@ TEST_CASE("gptq: quantize_config.json") {
   CHECK(j["quant_method"] == "gptq");
   CHECK(j["checkpoint_format"] == "gptq_v2");
   CHECK(j["meta"]["method"] == "gptaq");
-  CHECK(j["meta"]["alpha"] == 0.3);
+  CHECK(j["meta"]["gptaq"] == nlohmann::json({{"alpha", 0.3}}));  // GPTQModel's meta.gptaq
+  CHECK(j["meta"].count("alpha") == 0);
+  CHECK(j["meta"]["mse"].is_number());
+  CHECK(j["meta"]["mse"] == 0.0);
+  CHECK(j["meta"]["act_group_aware"] == false);
+  CHECK(j["meta"]["failsafe"].is_null());
+  CHECK(j["meta"]["damp_percent"] == 0.01);
   CHECK(j["meta"]["quantizer"][0] == std::string("libgptaq:") + gptaq_version_string());
 
   cfg.method = GPTAQ_METHOD_GPTQ;
@@ -468,7 +475,7 @@ TEST_CASE("gptq: quantize_config.json") {
   auto j1 = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
   CHECK(j1["checkpoint_format"] == "gptq");
   CHECK(j1["meta"]["method"] == "gptq");
-  CHECK(j1["meta"].count("alpha") == 0);
+  CHECK(j1["meta"]["gptaq"].is_null());
   std::remove(path.c_str());
 
   // Read back: a file this library wrote, a config.json embedding it, foreign and bad ones.
@@ -514,8 +521,115 @@ TEST_CASE("gptq: quantize_config.json") {
   cfg.quantizer = GPTAQ_QUANTIZER_BINARY;
   CHECK(gptaq_gptq_quantize_config(&cfg, GPTAQ_GPTQ_V1, nullptr, 0, &len) == GPTAQ_ERR_INVALID_ARGUMENT);
   cfg.quantizer = GPTAQ_QUANTIZER_UNIFORM;
+  cfg.act_order = 1;
+  cfg.act_group_aware = 1;  // invalid together: refused before any text
+  CHECK(gptaq_gptq_quantize_config(&cfg, GPTAQ_GPTQ_V1, nullptr, 0, &len) == GPTAQ_ERR_INVALID_ARGUMENT);
+  cfg.quantizer = GPTAQ_QUANTIZER_UNIFORM;
   cfg.bits = 5;
   CHECK(gptaq_gptq_quantize_config(&cfg, GPTAQ_GPTQ_V1, nullptr, 0, &len) == GPTAQ_ERR_INVALID_ARGUMENT);
+}
+
+TEST_CASE("gptq: quantize_config.json records GAR, the failsafe, GPTAQ and mse as GPTQModel") {
+  gptaq_config cfg;
+  gptaq_config_init(&cfg, sizeof cfg);
+  cfg.method = GPTAQ_METHOD_GPTAQ;
+  cfg.alpha = 0.5f;
+  cfg.act_group_aware = 1;
+  cfg.failsafe_tokens = 64;
+  cfg.mse = 1;
+  cfg.mse_norm = 2.4f;
+  const std::string path = tmp_path("quantize_config_gar.json");
+  REQUIRE(gptaq_gptq_write_quantize_config(path.c_str(), &cfg, GPTAQ_GPTQ_V1) == GPTAQ_OK);
+  auto bytes = slurp(path);
+  auto j = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  // What transformers, vLLM and AutoGPTQ read stays at the top level.
+  for (const char *k : {"bits", "group_size", "desc_act", "sym", "static_groups", "damp_percent",
+                        "true_sequential", "lm_head", "quant_method", "checkpoint_format"})
+    CHECK_MESSAGE(j.count(k) == 1, k);
+  CHECK(j["desc_act"] == false);  // GAR's groups are contiguous: no act-order at inference
+  CHECK(j["meta"]["act_group_aware"] == true);
+  CHECK(j["meta"]["failsafe"]["strategy"] == "rtn");
+  CHECK(j["meta"]["failsafe"]["threshold"] == 64);
+  CHECK(j["meta"]["gptaq"]["alpha"] == 0.5);
+  CHECK(j["meta"]["mse"] == 2.4);
+
+  gptaq_config rd;
+  gptaq_config_init(&rd, sizeof rd);
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &rd, nullptr) == GPTAQ_OK);
+  CHECK(rd.act_group_aware == 1);
+  CHECK(rd.act_order == 0);
+  CHECK(rd.failsafe_tokens == 64);
+  CHECK(rd.method == GPTAQ_METHOD_GPTAQ);
+  CHECK(rd.alpha == 0.5f);
+  CHECK(rd.mse == 1);
+  CHECK(rd.mse_norm == 2.4f);
+
+  // An older caller's struct (without the appended fields) is not written past its size.
+  struct Old {
+    gptaq_config c;
+  } old;
+  std::memset(&old, 0x7f, sizeof old);
+  gptaq_config_init(&old.c, offsetof(gptaq_config, act_group_aware));
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &old.c, nullptr) == GPTAQ_OK);
+  CHECK(old.c.act_group_aware == 0x7f7f7f7f);
+  CHECK(old.c.failsafe_tokens == 0x7f7f7f7f);
+  CHECK(old.c.method == GPTAQ_METHOD_GPTAQ);
+
+  // A GPTQModel file: GAR and a relative failsafe threshold, no libgptaq method.
+  spit(path, R"({"bits":4,"group_size":128,"desc_act":false,"sym":true,"quant_method":"gptq",)"
+             R"("checkpoint_format":"gptq","meta":{"quantizer":["gptqmodel:5.7.0"],)"
+             R"("act_group_aware":true,"failsafe":{"strategy":"rtn","threshold":"0.5%",)"
+             R"("smooth":{"type":"mad","k":2.75}},"gptaq":null,"mse":0.0}})");
+  gptaq_config_init(&rd, sizeof rd);
+  rd.failsafe_tokens = 7;
+  rd.method = GPTAQ_METHOD_GPTAQ;
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &rd, nullptr) == GPTAQ_OK);
+  CHECK(rd.act_group_aware == 1);
+  CHECK(rd.failsafe_tokens == 7);  // a percentage has no token count: unchanged
+  CHECK(rd.method == GPTAQ_METHOD_GPTQ);  // gptaq null: not a GPTAQ run
+  CHECK(rd.mse == 0);
+  // Absolute thresholds (numbers or numeric strings), failsafe null, older GPTQModel's
+  // boolean gptaq with gptaq_alpha.
+  spit(path, R"({"bits":4,"quant_method":"gptq","meta":{"failsafe":{"strategy":"rtn","threshold":10.5},)"
+             R"("gptaq":true,"gptaq_alpha":0.125}})");
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &rd, nullptr) == GPTAQ_OK);
+  CHECK(rd.failsafe_tokens == 11);
+  CHECK(rd.method == GPTAQ_METHOD_GPTAQ);
+  CHECK(rd.alpha == 0.125f);
+  spit(path, R"({"bits":4,"quant_method":"gptq","meta":{"failsafe":{"threshold":"300"}}})");
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &rd, nullptr) == GPTAQ_OK);
+  CHECK(rd.failsafe_tokens == 300);
+  spit(path, R"({"bits":4,"quant_method":"gptq","meta":{"failsafe":null}})");
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &rd, nullptr) == GPTAQ_OK);
+  CHECK(rd.failsafe_tokens == 0);
+  // An act-order file without act_group_aware is not GAR.
+  rd.act_group_aware = 1;
+  spit(path, R"({"bits":4,"group_size":128,"desc_act":true,"quant_method":"gptq"})");
+  REQUIRE(gptaq_gptq_read_quantize_config(path.c_str(), &rd, nullptr) == GPTAQ_OK);
+  CHECK(rd.act_group_aware == 0);
+  CHECK(rd.act_order == 1);
+
+  for (const char *bad :
+       {R"({"bits":4,"desc_act":true,"meta":{"act_group_aware":true}})",
+        R"({"bits":4,"group_size":-1,"meta":{"act_group_aware":true}})",
+        R"({"bits":4,"meta":{"act_group_aware":1}})",
+        R"({"bits":4,"meta":{"failsafe":"rtn"}})",
+        R"({"bits":4,"meta":{"failsafe":{"threshold":-3}}})",
+        R"({"bits":4,"meta":{"failsafe":{"threshold":1e12}}})",
+        R"({"bits":4,"meta":{"failsafe":{"threshold":"many"}}})",
+        R"({"bits":4,"meta":{"failsafe":{"threshold":[1]}}})",
+        R"({"bits":4,"meta":{"failsafe":{"strategy":3,"threshold":1}}})",
+        R"({"bits":4,"meta":{"gptaq":"yes"}})",
+        R"({"bits":4,"meta":{"gptaq":{"alpha":"big"}}})",
+        R"({"bits":4,"meta":{"mse":-1}})",
+        R"({"bits":4,"meta":{"mse":"on"}})"}) {
+    CAPTURE(bad);
+    spit(path, bad);
+    gptaq_config_init(&rd, sizeof rd);
+    CHECK(gptaq_gptq_read_quantize_config(path.c_str(), &rd, nullptr) == GPTAQ_ERR_FORMAT);
+    CHECK(std::string(gptaq_last_errmsg()).size() > 0);
+  }
+  std::remove(path.c_str());
 }
 
 // ---------------------------------------------------------------------------------------

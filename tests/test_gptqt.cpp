@@ -128,6 +128,7 @@ struct Case {
   int block_size;
   bool stream;
   bool bimodal = false;
+  bool act_group_aware = false;
 };
 
 void check_against_reference(const Case &c, uint64_t seed) {
@@ -135,6 +136,7 @@ void check_against_reference(const Case &c, uint64_t seed) {
   const Data d = c.bimodal ? make_bimodal(32, 160, seed) : make_data(32, 160, seed);
   gptaq_config cfg = binary_config(c.method, c.k, c.n, c.e, c.S, c.group_size, c.objective);
   cfg.act_order = c.act_order;
+  cfg.act_group_aware = c.act_group_aware;
   cfg.static_groups = c.static_groups;
   cfg.block_size = c.block_size;
   const Lib lib = run_lib(d, cfg, c.stream);
@@ -149,6 +151,7 @@ void check_against_reference(const Case &c, uint64_t seed) {
   rc.search.objective = c.objective;
   rc.method = c.method;
   rc.act_order = c.act_order;
+  rc.act_group_aware = c.act_group_aware;
   rc.static_groups = c.static_groups;
   rc.block_size = c.block_size;
   const gptqt_ref::Stats st = ref_stats(d, c.method == GPTAQ_METHOD_GPTAQ);
@@ -157,6 +160,9 @@ void check_against_reference(const Case &c, uint64_t seed) {
 
   CHECK(lib.info.level_set == ref.choice.set);
   CHECK(lib.info.scale_index == ref.choice.t);
+  CHECK(lib.info.failsafe_used == 0);
+  if (c.act_group_aware)  // GAR keeps groups contiguous: g_idx is exactly c / g
+    for (int64_t j = 0; j < d.cols; ++j) REQUIRE(lib.g_idx[size_t(j)] == j / c.group_size);
   // Bimodal weights are better served by a set with a gap than by the uniform set 0.
   if (c.bimodal && c.objective == GPTAQ_OBJECTIVE_WEIGHT) CHECK(ref.choice.set != 0);
   int64_t same = 0;
@@ -206,6 +212,10 @@ TEST_CASE("gptqt: level sets, scale index, codes and loss match the float64 refe
       {"gptq k3 n5 bimodal weight", GPTAQ_METHOD_GPTQ, 3, 5, 1, 20, -1, GPTAQ_OBJECTIVE_WEIGHT, false, false, 128, true, true},
       {"gptq k2 n5 bimodal output", GPTAQ_METHOD_GPTQ, 2, 5, 1, 20, -1, GPTAQ_OBJECTIVE_OUTPUT, false, false, 128, true, true},
       {"gptaq k3 n5 bimodal hessian", GPTAQ_METHOD_GPTAQ, 3, 5, 1, 10, -1, GPTAQ_OBJECTIVE_HESSIAN, false, false, 128, true, true},
+      // Group-aware reordering; group 48 over 160 columns leaves a partial group of 16.
+      {"gptq k3 n5 group 48 GAR output B32", GPTAQ_METHOD_GPTQ, 3, 5, 1, 20, 48, GPTAQ_OBJECTIVE_OUTPUT, false, false, 32, true, false, true},
+      {"gptaq k2 n4 group 48 GAR static weight", GPTAQ_METHOD_GPTAQ, 2, 4, 1, 20, 48, GPTAQ_OBJECTIVE_WEIGHT, false, true, 48, true, false, true},
+      {"gptq k3 n5 S8 group 32 GAR hessian B64", GPTAQ_METHOD_GPTQ, 3, 5, 1, 8, 32, GPTAQ_OBJECTIVE_HESSIAN, false, false, 64, true, false, true},
   };
   uint64_t seed = 11;
   for (const Case &c : cases) {

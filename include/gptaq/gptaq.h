@@ -361,7 +361,9 @@ typedef struct gptaq_solve_info {
  *   dequant rows x columns float32: scale * (code - zero)          (may be NULL)
  *   info    loss, damping used, ...                                (may be NULL)
  * with n_groups = gptaq_num_groups(columns, group_size). RTN needs no batch and ignores
- * act_order (there is no error feedback for the order to matter). The factorization is cached on the context and
+ * act_order and act_group_aware (there is no error feedback for the order to matter).
+ * With config.failsafe_tokens > 0 and fewer tokens in the statistics (zero included),
+ * the solve is exactly RTN's and info->failsafe_used = 1 (no GPTAQ_ERR_NO_DATA then). The factorization is cached on the context and
  * reused by the next solve until a batch is added or the configuration changes.
  * Memory, in columns^2 floats beside the statistics (1 for GPTQ, 2 for GPTAQ): the
  * cached factorization holds 1 (GPTQ) or 2 (GPTAQ); while it is computed, GPTQ needs 2
@@ -563,11 +565,15 @@ GPTAQ_API int32_t gptaq_gptq_unpack(int32_t format, int32_t bits, int64_t rows,
 /* The quantize_config.json text for a uniform (GPTQ/GPTAQ/RTN) configuration, as
  * AutoGPTQ, GPTQModel, transformers and vLLM read it (also the value of
  * "quantization_config" in a model's config.json):
- *   bits, group_size, desc_act (= act_order), sym, static_groups, damp_percent,
- *   true_sequential (true), lm_head (false), quant_method "gptq", checkpoint_format
- *   ("gptq" or "gptq_v2"), pack_dtype "int32", and meta: {"quantizer":
- *   ["libgptaq:<version>"], "method": "rtn"|"gptq"|"gptaq", "alpha" (GPTAQ only),
- *   "mse", "block_size"}.
+ *   bits, group_size, desc_act (= act_order; false with act_group_aware), sym,
+ *   static_groups, damp_percent, true_sequential (true), lm_head (false), quant_method
+ *   "gptq", checkpoint_format ("gptq" or "gptq_v2"), pack_dtype "int32", and meta, as
+ *   GPTQModel writes it: {"quantizer": ["libgptaq:<version>"], "method":
+ *   "rtn"|"gptq"|"gptaq", "damp_percent", "static_groups", "true_sequential",
+ *   "act_group_aware" (bool), "failsafe": {"strategy": "rtn", "threshold":
+ *   failsafe_tokens, "smooth": null} or null when off, "gptaq": {"alpha": alpha} for a
+ *   GPTAQ run else null, "mse": the clip search's norm (mse_norm) or 0.0 when off,
+ *   "block_size"}.
  * cfg NULL means the defaults. The text (pretty-printed JSON, NUL-terminated) is written
  * to buf when buf is not NULL; *length (if not NULL) gets its length without the NUL.
  * Call with buf = NULL to learn the length.
@@ -585,12 +591,18 @@ GPTAQ_API int32_t gptaq_gptq_write_quantize_config(const char *path, const gptaq
 /* Read a quantize_config.json, or a model's config.json holding "quantization_config",
  * over *cfg (fill it with gptaq_config_init first; only cfg->struct_size bytes are
  * touched): bits, group_size, sym, act_order (desc_act), static_groups and damp_percent
- * (top level or in meta) are taken from the file, quantizer becomes uniform, and, for
- * files this library wrote, meta's method (and GPTAQ's alpha). *format (may be NULL)
+ * (top level or in meta) are taken from the file, quantizer becomes uniform; from meta
+ * (or the top level) as GPTQModel writes them: act_group_aware (absent: unchanged, or 0
+ * when desc_act is true), failsafe (null: failsafe_tokens 0; an absolute threshold t:
+ * failsafe_tokens = ceil(t); a percentage: unchanged, it has no token count), gptaq
+ * ({alpha}: method GPTAQ with that alpha; null: not GPTAQ), mse (a norm > 0: mse on with
+ * mse_norm; 0: off); and, for files this library wrote, meta's method. *format (may be NULL)
  * gets GPTAQ_GPTQ_V1 for checkpoint_format "gptq" or none, GPTAQ_GPTQ_V2 for "gptq_v2".
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL path or cfg, bad struct_size),
  * GPTAQ_ERR_IO, GPTAQ_ERR_FORMAT (not JSON, quant_method not "gptq", no bits or bits not
- * 2/3/4/8, a field of the wrong type, an unknown checkpoint_format). */
+ * 2/3/4/8, a field of the wrong type, an unknown checkpoint_format, desc_act and
+ * act_group_aware both true, act_group_aware without groups, a negative or non-numeric
+ * failsafe threshold, a negative mse). */
 GPTAQ_API int32_t gptaq_gptq_read_quantize_config(const char *path, gptaq_config *cfg,
                                                   int32_t *format);
 

@@ -293,11 +293,26 @@ std::string quantize_config(const gptaq_config &cfg, int32_t format) {
   const char *method = cfg.method == GPTAQ_METHOD_RTN    ? "rtn"
                        : cfg.method == GPTAQ_METHOD_GPTAQ ? "gptaq"
                                                           : "gptq";
+  // meta follows GPTQModel's conventions (what its loader reads back): the producer,
+  // damping, static groups, group-aware reordering, the failsafe ({strategy, threshold}
+  // or null), GPTAQ as {alpha} or null, and mse as a number (the clip search's norm, 0 =
+  // off). "method" and "block_size" are this library's own.
   ojson meta = ojson::object();
   meta["quantizer"] = ojson::array({std::string("libgptaq:") + gptaq_version_string()});
   meta["method"] = method;
-  if (cfg.method == GPTAQ_METHOD_GPTAQ) meta["alpha"] = shortest(cfg.alpha);
-  meta["mse"] = cfg.mse != 0;
+  meta["damp_percent"] = shortest(cfg.damp_percent);
+  meta["static_groups"] = cfg.static_groups != 0;
+  meta["true_sequential"] = true;
+  meta["act_group_aware"] = cfg.act_group_aware != 0;
+  if (cfg.failsafe_tokens > 0)
+    meta["failsafe"] = {{"strategy", "rtn"}, {"threshold", cfg.failsafe_tokens}, {"smooth", nullptr}};
+  else
+    meta["failsafe"] = nullptr;
+  if (cfg.method == GPTAQ_METHOD_GPTAQ)
+    meta["gptaq"] = {{"alpha", shortest(cfg.alpha)}};
+  else
+    meta["gptaq"] = nullptr;
+  meta["mse"] = cfg.mse ? shortest(cfg.mse_norm) : 0.0;
   meta["block_size"] = cfg.block_size;
   ojson j = ojson::object();
   j["bits"] = cfg.bits;
@@ -374,12 +389,96 @@ int32_t parse_quantize_config(const std::string &text, const char *what, gptaq_c
   if (!(damp > 0.0) || !std::isfinite(damp))
     fail(GPTAQ_ERR_FORMAT, "%s: damp_percent %g is not a positive number", what, damp);
   cfg.damp_percent = static_cast<float>(damp);
-  // Written by this library: the method and GPTAQ's alpha come back too.
+  // GPTQModel's meta (also accepted at the top level): act_group_aware, failsafe, gptaq
+  // and mse; then this library's own "method".
+  auto find = [&](const char *key) -> const json * {
+    auto it = meta->find(key);
+    if (meta != q && it != meta->end()) return &*it;
+    it = q->find(key);
+    return it == q->end() ? nullptr : &*it;
+  };
+  const json *gar = find("act_group_aware");
+  if (gar && !gar->is_null()) {
+    if (!gar->is_boolean())
+      fail(GPTAQ_ERR_FORMAT, "%s: \"act_group_aware\" is not a boolean", what);
+    cfg.act_group_aware = gar->get<bool>() ? 1 : 0;
+  } else if (cfg.act_order) {
+    cfg.act_group_aware = 0;  // an act-order file without the key: not GAR
+  }
+  if (cfg.act_group_aware && cfg.act_order)
+    fail(GPTAQ_ERR_FORMAT, "%s: desc_act and act_group_aware are both true (they exclude each other)",
+         what);
+  if (cfg.act_group_aware && cfg.group_size < 1)
+    fail(GPTAQ_ERR_FORMAT, "%s: act_group_aware with group_size %d (GAR needs groups)", what,
+         cfg.group_size);
+  if (const json *fs = find("failsafe")) {
+    if (fs->is_null()) {
+      cfg.failsafe_tokens = 0;
+    } else if (!fs->is_object()) {
+      fail(GPTAQ_ERR_FORMAT, "%s: \"failsafe\" is not an object or null", what);
+    } else {
+      str(*fs, "strategy", "rtn");  // type check; every strategy falls back to RTN here
+      auto th = fs->find("threshold");
+      double tokens = -1.0;  // < 0: relative or absent, no absolute count to take
+      if (th != fs->end() && th->is_number()) {
+        tokens = th->get<double>();
+      } else if (th != fs->end() && th->is_string()) {
+        const std::string t = th->get<std::string>();
+        if (t.empty() || t.back() != '%') {
+          char *end = nullptr;
+          tokens = std::strtod(t.c_str(), &end);
+          if (end == t.c_str() || *end != '\0')
+            fail(GPTAQ_ERR_FORMAT, "%s: failsafe threshold \"%s\" is not a number or a percentage",
+                 what, t.c_str());
+        }
+      } else if (th != fs->end() && !th->is_null()) {
+        fail(GPTAQ_ERR_FORMAT, "%s: failsafe threshold is not a number or a string", what);
+      }
+      // "fewer than t tokens" for a whole token count is "fewer than ceil(t)".
+      if (tokens >= 0.0) {
+        if (!(tokens <= 2147483647.0))
+          fail(GPTAQ_ERR_FORMAT, "%s: failsafe threshold %g is not a token count", what, tokens);
+        cfg.failsafe_tokens = static_cast<int32_t>(std::ceil(tokens));
+      } else if (th != fs->end() && th->is_number()) {
+        fail(GPTAQ_ERR_FORMAT, "%s: failsafe threshold %g is negative", what, tokens);
+      }
+    }
+  }
+  if (const json *gq = find("gptaq")) {
+    if (gq->is_object()) {
+      cfg.method = GPTAQ_METHOD_GPTAQ;
+      cfg.alpha = static_cast<float>(num(*gq, "alpha", cfg.alpha));
+    } else if (gq->is_boolean() && gq->get<bool>()) {  // older GPTQModel: gptaq + gptaq_alpha
+      cfg.method = GPTAQ_METHOD_GPTAQ;
+      cfg.alpha = static_cast<float>(num(*meta, "gptaq_alpha", cfg.alpha));
+    } else if (gq->is_null() || gq->is_boolean()) {
+      if (cfg.method == GPTAQ_METHOD_GPTAQ) cfg.method = GPTAQ_METHOD_GPTQ;
+    } else {
+      fail(GPTAQ_ERR_FORMAT, "%s: \"gptaq\" is not an object, a boolean or null", what);
+    }
+    if (!std::isfinite(cfg.alpha))
+      fail(GPTAQ_ERR_FORMAT, "%s: the GPTAQ alpha is not a finite number", what);
+  }
+  if (const json *ms = find("mse")) {
+    if (ms->is_boolean()) {
+      cfg.mse = ms->get<bool>() ? 1 : 0;
+    } else if (ms->is_number()) {
+      const double v = ms->get<double>();
+      if (!(v >= 0.0 && v <= 1e6))
+        fail(GPTAQ_ERR_FORMAT, "%s: mse %g is not 0 (off) or a positive norm", what, v);
+      cfg.mse = v > 0.0 ? 1 : 0;
+      if (v > 0.0) cfg.mse_norm = static_cast<float>(v);
+    } else if (!ms->is_null()) {
+      fail(GPTAQ_ERR_FORMAT, "%s: \"mse\" is not a number", what);
+    }
+  }
+  // Written by this library: the method (RTN, GPTQ or GPTAQ) comes back exactly; files
+  // of its earlier versions kept GPTAQ's alpha in meta.alpha.
   if (m != q->end() && m->is_object()) {
     const std::string meth = str(*meta, "method", "");
     if (meth == "gptaq") {
       cfg.method = GPTAQ_METHOD_GPTAQ;
-      cfg.alpha = static_cast<float>(num(*meta, "alpha", cfg.alpha));
+      if (!find("gptaq")) cfg.alpha = static_cast<float>(num(*meta, "alpha", cfg.alpha));
     } else if (meth == "gptq") {
       cfg.method = GPTAQ_METHOD_GPTQ;
     } else if (meth == "rtn") {

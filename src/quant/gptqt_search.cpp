@@ -74,7 +74,7 @@ BinarySpec make_binary_spec(int32_t k, int32_t n, int32_t level_set, float ratio
 }
 
 BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t m,
-                          const std::vector<int64_t> *dead) {
+                          const std::vector<int64_t> *dead, bool use_stats) {
   const Config &cfg = ctx.cfg;
   Backend &be = *ctx.be;
   const int32_t k = cfg.bits, n = effective_hyper_bits(cfg);
@@ -88,7 +88,7 @@ BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t m,
   const int nt = parallel_threads(m, cfg.num_threads, 4);
 
   int32_t objective = cfg.objective;
-  if (ctx.stats.tokens <= 0.0) objective = GPTAQ_OBJECTIVE_WEIGHT;
+  if (ctx.stats.tokens <= 0.0 || !use_stats) objective = GPTAQ_OBJECTIVE_WEIGHT;
 
   std::vector<BinarySpec> sets(static_cast<size_t>(C));
   for (int32_t a = 0; a < C; ++a) sets[a] = make_binary_spec(k, n, a, 0.0f);

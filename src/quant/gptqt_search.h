@@ -11,7 +11,8 @@
 //   OUTPUT  mean_r (sum_j dW_rj xbar_j)^2, xbar = xsum / tokens over ALL streamed tokens
 //   HESSIAN trace(dW H dW^T), H = (2/N) sum x x^T (one rows x cols x cols GEMM per
 //           candidate on the context's backend: C(n,k) * S of them)
-//   WEIGHT  sum dW^2; also the fallback when no tokens were streamed.
+//   WEIGHT  sum dW^2; also the fallback when no tokens were streamed, and what the
+//           failsafe uses (use_stats false: too few tokens to trust).
 // Ties keep the first candidate in (level set, scale index) order.
 #pragma once
 
@@ -47,8 +48,9 @@ struct BinaryChoice {
 };
 
 // Run the search for a rows x ctx.n weight (host, row-major) with ctx's configuration and
-// statistics. dead (may be null): original column indices the sweep zeroes.
+// statistics. dead (may be null): original column indices the sweep zeroes. use_stats
+// false ignores the statistics (the WEIGHT objective, as with no tokens).
 BinaryChoice gptqt_search(gptaq_ctx &ctx, const float *weight, int64_t rows,
-                          const std::vector<int64_t> *dead);
+                          const std::vector<int64_t> *dead, bool use_stats = true);
 
 }  // namespace gptaq

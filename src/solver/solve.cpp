@@ -8,12 +8,38 @@
 
 #include "error.h"
 #include "parallel.h"
+#include "progress.h"
 #include "quant/gptqt_search.h"
 
 namespace gptaq {
 namespace {
 
 int64_t groups_of(int64_t cols, int32_t g) { return g > 0 ? (cols + g - 1) / g : 1; }
+
+// Group-aware reordering (ALGORITHMS.md "Group-aware reordering"): inside each full group
+// of g columns its columns by diag descending; the full groups by their largest diag,
+// descending; a partial last group (n % g columns) last, in its original order. All sorts
+// stable. perm[position] = original column; each run of g positions is one original group.
+std::vector<int64_t> group_aware_perm(const std::vector<float> &diag, int64_t n, int32_t g) {
+  const int64_t full = n / g;
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  std::iota(perm.begin(), perm.end(), int64_t{0});
+  std::vector<float> top(static_cast<size_t>(full));
+  for (int64_t k = 0; k < full; ++k) {
+    auto first = perm.begin() + k * g, last = first + g;
+    std::stable_sort(first, last, [&](int64_t a, int64_t b) { return diag[a] > diag[b]; });
+    top[k] = diag[*first];
+  }
+  std::vector<int64_t> order(static_cast<size_t>(full));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return top[a] > top[b]; });
+  std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t k : order) out.insert(out.end(), perm.begin() + k * g, perm.begin() + (k + 1) * g);
+  for (int64_t j = full * g; j < n; ++j) out.push_back(j);
+  return out;
+}
 
 QuantSpec make_spec(const Config &c) {
   QuantSpec s{};
@@ -28,15 +54,20 @@ QuantSpec make_spec(const Config &c) {
   return s;
 }
 
-// §2: dead columns, act-order, damping with bounded x10 retries, U, and GPTAQ's P.
+// §2: dead columns, act-order or group-aware reordering, damping with bounded x10
+// retries, U, and GPTAQ's P.
 // diag: the diagonal of the statistics' xx (the raw sums), already checked finite.
-void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
+// Returns the factor without caching it: the solve caches it once it has succeeded, so a
+// cancelled or failed solve leaves the context's cache as it was.
+Factor factorize(gptaq_ctx &ctx, std::vector<float> diag) {
   Backend &be = *ctx.be;
   const Config &c = ctx.cfg;
   const int64_t n = ctx.n;
   const size_t mat = sizeof(float) * static_cast<size_t>(n) * static_cast<size_t>(n);
   if (ctx.stats.tokens <= 0.0)
     fail(GPTAQ_ERR_NO_DATA, "no calibration tokens: call gptaq_add_batch before gptaq_solve");
+  Progress prog(ctx, GPTAQ_PHASE_FACTORIZATION, n);
+  prog.start();
   Factor f;
   const float norm = static_cast<float>(2.0 / ctx.stats.tokens);
 
@@ -45,12 +76,16 @@ void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
     if (diag[j] == 0.0f) f.dead.push_back(j);
   for (int64_t j = 0; j < n; ++j) diag[j] = diag[j] == 0.0f ? 1.0f : diag[j] * norm;
 
-  f.perm.resize(static_cast<size_t>(n));
-  std::iota(f.perm.begin(), f.perm.end(), int64_t{0});
-  if (c.act_order)
-    std::stable_sort(f.perm.begin(), f.perm.end(),
-                     [&](int64_t a, int64_t b) { return diag[a] > diag[b]; });
-  const bool permuted = c.act_order != 0;
+  if (c.act_group_aware) {
+    f.perm = group_aware_perm(diag, n, c.group_size);
+  } else {
+    f.perm.resize(static_cast<size_t>(n));
+    std::iota(f.perm.begin(), f.perm.end(), int64_t{0});
+    if (c.act_order)
+      std::stable_sort(f.perm.begin(), f.perm.end(),
+                       [&](int64_t a, int64_t b) { return diag[a] > diag[b]; });
+  }
+  const bool permuted = c.act_order || c.act_group_aware;
 
   double mean_diag = 0.0;
   for (float d : diag) mean_diag += d;
@@ -95,7 +130,14 @@ void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
       f.retries = attempt;
       break;
     }
-    if (attempt < c.damp_retries) damp *= 10.0f;
+    if (attempt < c.damp_retries) {
+      log_msg(ctx, GPTAQ_LOG_WARN,
+              "the damped Hessian (%lld columns) is not positive definite with relative "
+              "damping %g; retrying with %g (retry %d of %d)",
+              static_cast<long long>(n), static_cast<double>(damp), static_cast<double>(damp) * 10.0,
+              attempt + 1, c.damp_retries);
+      damp *= 10.0f;
+    }
   }
   if (!ok)
     fail(GPTAQ_ERR_NOT_POSITIVE_DEFINITE,
@@ -103,6 +145,10 @@ void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
          "after %d retries; more calibration tokens or a larger damp_percent may help",
          static_cast<long long>(n), static_cast<double>(damp), c.damp_retries);
   f.damp_used = damp;
+  if (f.retries > 0)
+    log_msg(ctx, GPTAQ_LOG_WARN,
+            "the factorization needed %d damping retries: relative damping %g instead of %g",
+            f.retries, static_cast<double>(damp), static_cast<double>(c.damp_percent));
 
   if (cross) {
     // P = alpha * triu_strict(dXXT U^T) U with dXXT[:, dead] = 0, permuted like H.
@@ -112,7 +158,10 @@ void factorize(gptaq_ctx &ctx, std::vector<float> diag) {
     be.asym_term(f.p, f.u, n, c.alpha);
   }
   f.valid = true;
-  ctx.factor = std::move(f);
+  prog.finish();
+  log_msg(ctx, GPTAQ_LOG_DEBUG, "factorization: %lld columns (%lld dead) in %.3f s",
+          static_cast<long long>(n), static_cast<long long>(n_dead), prog.seconds());
+  return f;
 }
 
 }  // namespace
@@ -123,13 +172,24 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   Backend &be = *ctx.be;
   const Config &c = ctx.cfg;
   const int64_t n = ctx.n, m = rows;
-  const bool rtn = c.method == GPTAQ_METHOD_RTN;
+  // The failsafe: fewer calibration tokens than config.failsafe_tokens (none included)
+  // make this solve round-to-nearest, exactly what method RTN gives; for the binary
+  // quantizer the code is then chosen by weight MSE, as with no statistics at all.
+  const bool failsafe = c.failsafe_tokens > 0 && ctx.stats.tokens < c.failsafe_tokens;
+  out.failsafe_used = failsafe;
+  if (failsafe)
+    log_msg(ctx, GPTAQ_LOG_WARN,
+            "failsafe: %.0f calibration tokens < failsafe_tokens %d: quantizing by "
+            "round-to-nearest",
+            ctx.stats.tokens, c.failsafe_tokens);
+  const bool rtn = c.method == GPTAQ_METHOD_RTN || failsafe;
   const int32_t g = c.group_size;  // -1: one group per row
   const int64_t G = groups_of(n, g);
   QuantSpec spec = make_spec(c);
   be.stats_finish(ctx.stats, n);  // factorize and GPTQT's Hessian objective read xx
+  const bool reads_stats = !rtn || (spec.kind == QUANT_BINARY && !failsafe);
   std::vector<float> diag;
-  if (ctx.stats.tokens > 0.0 && (!rtn || spec.kind == QUANT_BINARY)) {
+  if (ctx.stats.tokens > 0.0 && reads_stats) {
     // Finite inputs can still overflow the fp32 sums (|x| from about 1e19 up). Every
     // entry of H is bounded by its diagonal (Cauchy-Schwarz), so the diagonal tells.
     diag.resize(static_cast<size_t>(n));
@@ -144,22 +204,33 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   }
 
   out.factor_reused = false;
+  Factor fresh;  // cached on the context only when the whole solve succeeds
   if (!rtn) {
-    if (ctx.factor.valid)
+    if (ctx.factor.valid) {
       out.factor_reused = true;
-    else
-      factorize(ctx, std::move(diag));
+      log_msg(ctx, GPTAQ_LOG_INFO,
+              "reusing the cached factorization (%lld columns, relative damping %g)",
+              static_cast<long long>(n), static_cast<double>(ctx.factor.damp_used));
+    } else {
+      fresh = factorize(ctx, std::move(diag));
+    }
   }
-  const Factor &f = ctx.factor;
+  const Factor &f = fresh.valid ? fresh : ctx.factor;
+  // The sweep's units are columns; GPTQT's search counts as one more pass over them.
+  const int64_t search_units = spec.kind == QUANT_BINARY ? n : 0;
+  Progress sweep_prog(ctx, GPTAQ_PHASE_SWEEP, search_units + n);
+  sweep_prog.start();
   if (spec.kind == QUANT_BINARY) {
     // GPTQT: choose the level set and scale candidate once per layer, before the sweep.
-    const BinaryChoice ch = gptqt_search(ctx, weight, m, rtn ? nullptr : &f.dead);
+    const BinaryChoice ch = gptqt_search(ctx, weight, m, rtn ? nullptr : &f.dead, !failsafe);
+    sweep_prog.step(search_units);
     spec.binary = ch.spec;
     out.binary = ch.spec;
     out.level_set = ch.level_set;
     out.scale_index = ch.scale_index;
   }
-  const bool permuted = !rtn && c.act_order;
+  const bool gar = !rtn && c.act_group_aware;
+  const bool permuted = !rtn && (c.act_order || c.act_group_aware);
   const bool static_groups = g > 0 && c.static_groups;
 
   // Working weight in backend memory; dead columns zeroed.
@@ -175,7 +246,9 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
   if (static_groups || g < 0) be.find_params(spec, w.as<float>(), m, n, n, g, params.as<float>(), G);
   if (permuted) be.permute_cols(w.as<float>(), w.as<float>(), m, n, f.perm.data());
 
-  // Group of each permuted position.
+  // Group of each permuted position: the original group with static groups, else the
+  // run of g positions (with GAR each run is one original group: its params are moved
+  // to that group's index after the sweep).
   std::vector<int32_t> group_of(static_cast<size_t>(n));
   for (int64_t j = 0; j < n; ++j) {
     const int64_t orig = permuted ? f.perm[j] : j;
@@ -233,6 +306,7 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
       sb.i1 = i1;
       sb.i2 = i2;
       be.sweep_block(spec, sb);
+      sweep_prog.step(search_units + i2);
       if (rtn) continue;
       // W[:, i2:end] -= E U[i1:i2, i2:end]  -  Q1 P[i1:i2, i2:end], end = s2 (two levels)
       const int64_t end = two_level ? s2 : n;
@@ -264,6 +338,12 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
          "GPTAQ alpha, more damping or a finite, moderate weight may help)",
          static_cast<double>(c.alpha));
   out.loss = loss;
+  sweep_prog.finish();
+  log_msg(ctx, GPTAQ_LOG_DEBUG, "sweep: %lld x %lld weight, block %lld, in %.3f s",
+          static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(B),
+          sweep_prog.seconds());
+  Progress pack_prog(ctx, GPTAQ_PHASE_PACKING, m);
+  pack_prog.start();
 
   // Back to host, undoing the permutation.
   std::vector<uint8_t> hc;
@@ -285,6 +365,19 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
     }
   }
   be.download(out.params, params.get(), sizeof(float) * static_cast<size_t>(m * G * 2));
+  if (gar && dynamic) {
+    // Position group k quantized original group perm[k g] / g: store it there.
+    std::vector<float> row(static_cast<size_t>(G * 2));
+    for (int64_t r = 0; r < m; ++r) {
+      float *pr = out.params + r * G * 2;
+      std::copy(pr, pr + G * 2, row.begin());
+      for (int64_t k = 0; k < G; ++k) {
+        const int64_t og = f.perm[k * g] / g;
+        pr[og * 2] = row[k * 2];
+        pr[og * 2 + 1] = row[k * 2 + 1];
+      }
+    }
+  }
   if (permuted) {
     parallel_for(m, parallel_threads(m, c.num_threads), [&](int, int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -297,8 +390,14 @@ void solve(gptaq_ctx &ctx, const float *weight, int64_t rows, SolveOutputs &out)
     std::memcpy(out.codes, cp, static_cast<size_t>(m * n));
     if (out.dequant) std::memcpy(out.dequant, wp, wbytes);
   }
-  if (out.g_idx)
-    for (int64_t j = 0; j < n; ++j) out.g_idx[permuted ? f.perm[j] : j] = group_of[j];
+  if (out.g_idx) {
+    if (gar)  // groups stay contiguous: the trivial c / g
+      for (int64_t j = 0; j < n; ++j) out.g_idx[j] = static_cast<int32_t>(j / g);
+    else
+      for (int64_t j = 0; j < n; ++j) out.g_idx[permuted ? f.perm[j] : j] = group_of[j];
+  }
+  pack_prog.finish();
+  if (fresh.valid) ctx.factor = std::move(fresh);
 }
 
 }  // namespace gptaq

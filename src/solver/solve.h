@@ -16,6 +16,7 @@ struct SolveOutputs {
   float *dequant = nullptr;   // rows x cols
   double loss = 0.0;
   bool factor_reused = false;
+  bool failsafe_used = false;  // config.failsafe_tokens made this an RTN solve
   int32_t level_set = -1;
   int32_t scale_index = -1;
   BinarySpec binary{};        // the chosen binary code (binary quantizer only)

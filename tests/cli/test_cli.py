@@ -63,7 +63,8 @@ def test_matches_float64_reference(files, tmp_path, method, bits, group, sym, ac
             "--bits", bits, "--group-size", group, "--block-size", 32, "--out", tmp_path]
     if method == "gptaq":
         args += ["--calib-fp", d / "XFP.npy"]
-    args += [f for f, on in (("--sym", sym), ("--act-order", act), ("--static-groups", static),
+    args += ["--sym" if sym else "--asym"]
+    args += [f for f, on in (("--act-order", act), ("--static-groups", static),
                              ("--mse", mse)) if on]
     out = run(*args)
     got = load(tmp_path)
@@ -84,7 +85,7 @@ def test_matches_float64_reference(files, tmp_path, method, bits, group, sym, ac
 def test_rtn_matches_reference(files, tmp_path, bits):
     d, w, x, _ = files
     run("quantize", "--weight", d / "W.npy", "--method", "rtn", "--bits", bits,
-        "--group-size", 32, "--out", tmp_path)
+        "--group-size", 32, "--asym", "--out", tmp_path)
     got = load(tmp_path)
     codes, scales, zeros, gidx, deq, _ = reference.quantize(w, None, bits=bits, group=32, rtn=True)
     assert np.array_equal(got["codes"], codes)
@@ -157,3 +158,12 @@ def test_demo_prints_the_table():
     p = run("demo", "--calib-tokens", 256, "--eval-tokens", 64)
     for word in ("RTN", "GPTQ", "GPTAQ", "output rel. error"):
         assert word in p.stdout
+    # A GAR row beside act-order for GPTQ and GPTAQ at each uniform bit width, and GPTQ in
+    # the natural order to compare both with.
+    rows = [l.split()[:4] for l in p.stdout.splitlines()]
+    for bits in ("4", "3", "2"):
+        for method in ("GPTQ", "GPTAQ"):
+            for order in ("act-order", "GAR"):
+                assert [method, "uniform", order, bits] in rows, (method, bits, order)
+        assert ["GPTQ", "uniform", "natural", bits] in rows
+    assert "with GAR (trivial g_idx)" in p.stdout

@@ -111,13 +111,14 @@ def model(tmp_path_factory):
 @pytest.mark.parametrize("fmt", ["gptq", "gptq_v2"])
 @pytest.mark.parametrize("bits", [2, 3, 4, 8])
 @pytest.mark.parametrize("sym", [True, False])
-def test_quantize_save_matches_independent_dequant(model, tmp_path, fmt, bits, sym):
+@pytest.mark.parametrize("order", ["--act-order", "--act-group-aware"])
+def test_quantize_save_matches_independent_dequant(model, tmp_path, fmt, bits, sym, order):
     d, p, w, x, bias = model
+    gar = order == "--act-group-aware"
     args = ["quantize", "--weight", d / "in_bf16.safetensors", "--tensor", p + ".weight",
-            "--calib", d / "X.npy", "--bits", bits, "--group-size", 32, "--act-order",
+            "--calib", d / "X.npy", "--bits", bits, "--group-size", 32, order,
             "--format", fmt, "--save", tmp_path / "q" / "model.safetensors", "--out", tmp_path / "npy"]
-    if sym:
-        args.append("--sym")
+    args.append("--sym" if sym else "--asym")
     res = run(*args)
     t, meta = read_st(tmp_path / "q" / "model.safetensors")
     assert meta == {"format": "pt"}
@@ -128,9 +129,11 @@ def test_quantize_save_matches_independent_dequant(model, tmp_path, fmt, bits, s
     assert t[p + ".g_idx"][1].shape == (128,)
     np.testing.assert_array_equal(t[p + ".bias"][1], bias)
     cfg = json.load(open(tmp_path / "q" / "quantize_config.json"))
-    assert cfg["bits"] == bits and cfg["group_size"] == 32 and cfg["desc_act"] is True
+    assert cfg["bits"] == bits and cfg["group_size"] == 32 and cfg["desc_act"] is not gar
     assert cfg["sym"] is sym and cfg["quant_method"] == "gptq" and cfg["checkpoint_format"] == fmt
-    assert cfg["meta"]["method"] == "gptq"
+    assert cfg["meta"]["method"] == "gptq" and cfg["meta"]["act_group_aware"] is gar
+    assert cfg["meta"]["gptaq"] is None and cfg["meta"]["failsafe"] is None
+    assert cfg["meta"]["mse"] == 0.0
 
     # The solver's own results, saved as .npy next to it.
     codes = np.load(tmp_path / "npy" / "codes.npy")
@@ -138,6 +141,10 @@ def test_quantize_save_matches_independent_dequant(model, tmp_path, fmt, bits, s
     scales = np.load(tmp_path / "npy" / "scales.npy")
     g_idx = np.load(tmp_path / "npy" / "g_idx.npy")
     np.testing.assert_array_equal(t[p + ".g_idx"][1], g_idx)
+    if gar:  # contiguous groups: the trivial g_idx that kernels without reordering assume
+        np.testing.assert_array_equal(g_idx, np.arange(128) // 32)
+    else:
+        assert not np.array_equal(g_idx, np.arange(128) // 32)
     # Dequantize the files independently; equal to fp16(scale) * (code - zero) wherever the
     # zero was representable.
     v1 = fmt == "gptq"

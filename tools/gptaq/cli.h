@@ -25,6 +25,11 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown when Ctrl-C stopped the command (progress.h); run_guarded exits with 130.
+struct Interrupted : Failure {
+  Interrupted() : Failure("interrupted (Ctrl-C): stopped, no output files were written") {}
+};
+
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
 #endif
@@ -49,6 +54,9 @@ template <class F>
 int run_guarded(F &&body) {
   try {
     return body();
+  } catch (const Interrupted &e) {
+    std::fprintf(stderr, "gptaq: %s\n", e.what());
+    return 130;
   } catch (const Failure &e) {
     std::fprintf(stderr, "gptaq: error: %s\n", e.what());
     return 1;

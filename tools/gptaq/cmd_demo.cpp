@@ -24,7 +24,10 @@ struct Variant {
   int32_t method;
   int32_t quantizer;
   int32_t bits;
+  int order = 0;  // 0: the run's column order (--no-act-order), kGar, kNatural
 };
+constexpr int kGar = 1;      // group-aware reordering
+constexpr int kNatural = 2;  // no reordering
 
 float gelu(float v) {
   return 0.5f * v * (1.0f + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
@@ -119,14 +122,23 @@ int run(int argc, char **argv) {
         {"RTN", GPTAQ_METHOD_RTN, GPTAQ_QUANTIZER_UNIFORM, 4},
         {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 4},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 4},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 4, kGar},
+        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 4, kGar},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 4, kNatural},
         {"RTN", GPTAQ_METHOD_RTN, GPTAQ_QUANTIZER_UNIFORM, 3},
         {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 3},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 3},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 3, kGar},
+        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 3, kGar},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 3, kNatural},
         {"GPTQT", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_BINARY, 3},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_BINARY, 3},
         {"RTN", GPTAQ_METHOD_RTN, GPTAQ_QUANTIZER_UNIFORM, 2},
         {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 2},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 2},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 2, kGar},
+        {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_UNIFORM, 2, kGar},
+        {"GPTQ", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_UNIFORM, 2, kNatural},
         {"GPTQT", GPTAQ_METHOD_GPTQ, GPTAQ_QUANTIZER_BINARY, 2},
         {"GPTAQ", GPTAQ_METHOD_GPTAQ, GPTAQ_QUANTIZER_BINARY, 2},
     };
@@ -137,12 +149,14 @@ int run(int argc, char **argv) {
     std::printf("%d calibration tokens, %d held-out tokens; asymmetric grid, group %d, act-order %s; "
                 "backend %s\n\n",
                 calib_tokens, eval_tokens, group_size, act_order ? "on" : "off", backend.c_str());
+    std::printf("order: the column order of the solve (act-order, natural, or GAR = group-aware\n"
+                "reordering: act-order inside each group and over groups, g_idx stays trivial)\n");
     std::printf("binary = GPTQT's binary coding (n = bits + 2, e = 1, S = 20, output objective) with\n"
                 "the same code bits and groups as the uniform rows; per group it stores bits alphas\n"
                 "and 1 bias (uniform: 1 scale and 1 zero)\n\n");
-    std::printf("%-8s %-9s %5s  %-22s %9s\n", "method", "quantizer", "bits", "output rel. error",
-                "time (s)");
-    std::printf("%-8s %-9s %5s  %-22s %9s\n", "--------", "---------", "----",
+    std::printf("%-8s %-9s %-9s %5s  %-22s %9s\n", "method", "quantizer", "order", "bits",
+                "output rel. error", "time (s)");
+    std::printf("%-8s %-9s %-9s %5s  %-22s %9s\n", "--------", "---------", "---------", "----",
                 "----------------------", "--------");
 
     std::vector<double> errs;
@@ -155,7 +169,8 @@ int run(int argc, char **argv) {
       cfg.bits = v.bits;
       cfg.group_size = group_size;
       cfg.sym = 0;
-      cfg.act_order = act_order ? 1 : 0;
+      cfg.act_order = act_order && v.order == 0 ? 1 : 0;
+      cfg.act_group_aware = v.order == kGar && group_size > 0 ? 1 : 0;
       const auto t0 = std::chrono::steady_clock::now();
       std::vector<float> x_q = xc, x_fp = xc, e_q = xe;
       for (size_t l = 0; l < net.size(); ++l) {
@@ -185,21 +200,37 @@ int run(int argc, char **argv) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double err = rel_err(e_q, y_fp);
       errs.push_back(err);
-      std::printf("%-8s %-9s %5d  %-22.5f %9.3f\n", v.name,
-                  v.quantizer == GPTAQ_QUANTIZER_BINARY ? "binary" : "uniform", v.bits, err, secs);
+      const char *order = v.method == GPTAQ_METHOD_RTN ? "-"
+                          : cfg.act_group_aware        ? "GAR"
+                          : cfg.act_order              ? "act-order"
+                                                       : "natural";
+      std::printf("%-8s %-9s %-9s %5d  %-22.5f %9.3f\n", v.name,
+                  v.quantizer == GPTAQ_QUANTIZER_BINARY ? "binary" : "uniform", order, v.bits,
+                  err, secs);
     }
 
     std::printf("\n");
     for (int bits : {4, 3, 2}) {
-      double gq = -1, ga = -1;
+      double gq = -1, ga = -1, gq_gar = -1, gq_nat = -1;
       for (size_t i = 0; i < variants.size(); ++i) {
         if (variants[i].bits != bits || variants[i].quantizer != GPTAQ_QUANTIZER_UNIFORM) continue;
+        if (variants[i].order != 0) {
+          if (variants[i].method == GPTAQ_METHOD_GPTQ)
+            (variants[i].order == kGar ? gq_gar : gq_nat) = errs[i];
+          continue;
+        }
         if (variants[i].method == GPTAQ_METHOD_GPTQ) gq = errs[i];
         if (variants[i].method == GPTAQ_METHOD_GPTAQ) ga = errs[i];
       }
       if (gq > 0 && ga > 0)
         std::printf("%d bits: GPTAQ error is %.1f%% %s than GPTQ's\n", bits,
                     100.0 * std::fabs(ga - gq) / gq, ga < gq ? "lower" : "higher");
+      if (gq > 0 && gq_gar > 0 && gq_nat > 0 && group_size > 0)
+        std::printf("%d bits: GPTQ with GAR (trivial g_idx): error %.1f%% %s than in the natural "
+                    "order, %.1f%% %s than with %s\n",
+                    bits, 100.0 * std::fabs(gq_gar - gq_nat) / gq_nat,
+                    gq_gar < gq_nat ? "lower" : "higher", 100.0 * std::fabs(gq_gar - gq) / gq,
+                    gq_gar < gq ? "lower" : "higher", act_order ? "act-order" : "the run's order");
       // GPTQT = the GPTQ solver with GPTQT's binary coding, same code bits and groups.
       for (size_t i = 0; i < variants.size(); ++i)
         if (variants[i].bits == bits && variants[i].quantizer == GPTAQ_QUANTIZER_BINARY &&

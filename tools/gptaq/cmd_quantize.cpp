@@ -9,6 +9,7 @@
 
 #include "checkpoint.h"
 #include "options.h"
+#include "progress.h"
 
 namespace {
 
@@ -46,7 +47,7 @@ int run(int argc, char **argv) {
   app.add_option("--tensor", tensor_name,
                  "the weight's tensor name in a .safetensors --weight (F32, F16 or BF16), e.g. "
                  "model.layers.0.self_attn.q_proj.weight");
-  app.add_option("--format", ckpt_format, "checkpoint format for --save: gptq (v1) | gptq_v2")
+  app.add_option("--format", ckpt_format, "checkpoint format for --save: gptq (v1) | gptq_v2 [default: gptq]")
       ->check(CLI::IsMember({"gptq", "gptq_v2"}));
   app.add_option("--name", layer_name,
                  "layer path P of the saved tensors P.qweight, P.qzeros, P.scales, P.g_idx "
@@ -61,6 +62,8 @@ int run(int argc, char **argv) {
   app.add_option("--batch-tokens", batch_tokens, "tokens streamed per batch (default 1024)")
       ->check(CLI::PositiveNumber);
   q.add_to(app);
+  cli::ProgressOptions po;
+  po.add_to(app);
   if (int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
 
   return cli::run_guarded([&] {
@@ -115,6 +118,14 @@ int run(int argc, char **argv) {
     gptaq_ctx *ctx = nullptr;
     cli::check(gptaq_ctx_create(&ctx, cols, &cfg), nullptr, "creating the context");
     std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> guard(ctx, gptaq_ctx_free);
+    cli::install_sigint();
+    cli::Reporter reporter(po);
+    reporter.attach(ctx);
+    // Every output goes to a temporary name first (the folders are made now, so that a
+    // bad path fails before the solve) and is renamed only when all are written.
+    cli::OutputFiles outputs;
+    if (!out_dir.empty()) outputs.dir(out_dir);
+    if (!save_path.empty()) outputs.dir(cli::dir_of(save_path));
 
     const bool needs_fp = cfg.method == GPTAQ_METHOD_GPTAQ;
     if (needs_fp && calib_fp_path.empty())
@@ -140,7 +151,9 @@ int run(int argc, char **argv) {
       const size_t es = elem_size(x.dtype);
       std::vector<unsigned char> bq(static_cast<size_t>(batch_tokens * cols) * es), bf;
       if (xf) bf.resize(bq.size());
+      int64_t streamed = 0;
       for (;;) {
+        cli::stop_if_interrupted();
         int64_t n = 0, nf = 0;
         cli::check(gptaq_npy_read_rows(x.r, bq.data(), batch_tokens, &n), nullptr,
                    ("reading " + calib_path).c_str());
@@ -149,14 +162,14 @@ int run(int argc, char **argv) {
           cli::check(gptaq_npy_read_rows(xf->r, bf.data(), batch_tokens, &nf), nullptr,
                      ("reading " + calib_fp_path).c_str());
         }
-        cli::check(gptaq_add_batch(ctx, bq.data(), xf ? bf.data() : nullptr, n, x.dtype), ctx,
-                   ("adding a batch from " + calib_path).c_str());
+        reporter.stream(streamed, x.rows);
+        cli::check_cancellable(gptaq_add_batch(ctx, bq.data(), xf ? bf.data() : nullptr, n, x.dtype),
+                               ctx, ("adding a batch from " + calib_path).c_str());
+        streamed += n;
       }
     }
 
     const bool npy_out = !out_dir.empty();
-    if (npy_out && mkdir(out_dir.c_str(), 0777) != 0 && errno != EEXIST)
-      cli::die("cannot create %s: %s", out_dir.c_str(), std::strerror(errno));
     const int64_t G = gptaq_num_groups(cols, cfg.group_size);
     std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
     std::vector<int32_t> g_idx(static_cast<size_t>(cols));
@@ -165,23 +178,24 @@ int run(int argc, char **argv) {
     std::memset(&info, 0, sizeof info);
     info.struct_size = sizeof info;
     const std::string d = out_dir + "/";
+    std::string saved;  // printed once the outputs are in place
     if (q.binary()) {
       std::vector<float> alpha(static_cast<size_t>(rows * G * cfg.bits)), bias(static_cast<size_t>(rows * G));
-      cli::check(gptaq_solve_binary(ctx, weight.data(), rows, cols, codes.data(), alpha.data(),
+      cli::check_cancellable(gptaq_solve_binary(ctx, weight.data(), rows, cols, codes.data(), alpha.data(),
                                     bias.data(), g_idx.data(), dequant.data(), &info),
                  ctx, "solving");
       if (npy_out) {
-        write_npy(d + "alpha.npy", GPTAQ_DTYPE_F32, {rows, G, cfg.bits}, alpha.data());
-        write_npy(d + "bias.npy", GPTAQ_DTYPE_F32, {rows, G}, bias.data());
+        write_npy(outputs.temp(d + "alpha.npy"), GPTAQ_DTYPE_F32, {rows, G, cfg.bits}, alpha.data());
+        write_npy(outputs.temp(d + "bias.npy"), GPTAQ_DTYPE_F32, {rows, G}, bias.data());
       }
     } else {
       std::vector<float> scales(static_cast<size_t>(rows * G)), zeros(static_cast<size_t>(rows * G));
-      cli::check(gptaq_solve(ctx, weight.data(), rows, cols, codes.data(), scales.data(),
+      cli::check_cancellable(gptaq_solve(ctx, weight.data(), rows, cols, codes.data(), scales.data(),
                              zeros.data(), g_idx.data(), dequant.data(), &info),
                  ctx, "solving");
       if (npy_out) {
-        write_npy(d + "scales.npy", GPTAQ_DTYPE_F32, {rows, G}, scales.data());
-        write_npy(d + "zeros.npy", GPTAQ_DTYPE_F32, {rows, G}, zeros.data());
+        write_npy(outputs.temp(d + "scales.npy"), GPTAQ_DTYPE_F32, {rows, G}, scales.data());
+        write_npy(outputs.temp(d + "zeros.npy"), GPTAQ_DTYPE_F32, {rows, G}, zeros.data());
       }
       if (!save_path.empty()) {
         gptaq_safetensors_writer *sw = nullptr;
@@ -197,25 +211,30 @@ int run(int argc, char **argv) {
                                                   bias_shape.data(), bias_raw.data()),
                      nullptr, "adding the bias");
         cli::check(gptaq_safetensors_writer_set_metadata(sw, "format", "pt"), nullptr, "metadata");
-        const std::string save_dir = cli::dir_of(save_path);
-        if (mkdir(save_dir.c_str(), 0777) != 0 && errno != EEXIST)
-          cli::die("cannot create %s: %s", save_dir.c_str(), std::strerror(errno));
-        cli::check(gptaq_safetensors_writer_save(sw, save_path.c_str()), nullptr,
+        cli::check(gptaq_safetensors_writer_save(sw, outputs.temp(save_path).c_str()), nullptr,
                    ("writing " + save_path).c_str());
         const std::string qc = cli::dir_of(save_path) + "/quantize_config.json";
-        cli::check(gptaq_gptq_write_quantize_config(qc.c_str(), &cfg, gptq_format), nullptr,
-                   ("writing " + qc).c_str());
+        cli::check(gptaq_gptq_write_quantize_config(outputs.temp(qc).c_str(), &cfg, gptq_format),
+                   nullptr, ("writing " + qc).c_str());
         cli::warn_clamped(clamped, layer_name);
-        std::printf("saved %s.{qweight,qzeros,scales,g_idx%s} (%s) to %s and %s\n",
+        saved = cli::format("saved %s.{qweight,qzeros,scales,g_idx%s} (%s) to %s and %s\n",
                     layer_name.c_str(), bias_raw.empty() ? "" : ",bias",
                     gptq_format == GPTAQ_GPTQ_V1 ? "gptq" : "gptq_v2", save_path.c_str(), qc.c_str());
       }
     }
     if (npy_out) {
-      write_npy(d + "codes.npy", GPTAQ_DTYPE_U8, {rows, cols}, codes.data());
-      write_npy(d + "g_idx.npy", GPTAQ_DTYPE_I32, {cols}, g_idx.data());
-      write_npy(d + "dequant.npy", GPTAQ_DTYPE_F32, {rows, cols}, dequant.data());
+      write_npy(outputs.temp(d + "codes.npy"), GPTAQ_DTYPE_U8, {rows, cols}, codes.data());
+      write_npy(outputs.temp(d + "g_idx.npy"), GPTAQ_DTYPE_I32, {cols}, g_idx.data());
+      write_npy(outputs.temp(d + "dequant.npy"), GPTAQ_DTYPE_F32, {rows, cols}, dequant.data());
     }
+    outputs.commit();
+    if (!saved.empty()) std::printf("%s", saved.c_str());
+    if (info.failsafe_used)
+      std::fprintf(stderr,
+                   "gptaq: warning: %lld calibration tokens < --failsafe-tokens %d: quantized "
+                   "by round-to-nearest instead of %s\n",
+                   static_cast<long long>(gptaq_ctx_num_tokens(ctx)), cfg.failsafe_tokens,
+                   q.method.c_str());
     std::printf("quantized %lld x %lld with %s, %d bits, group %d: loss %.6g, damping %g, "
                 "%lld calibration tokens, %.3f s\n",
                 static_cast<long long>(rows), static_cast<long long>(cols), q.method.c_str(),
