@@ -112,6 +112,13 @@ class CheckpointTest {
     assertTrue(back.config.actOrder());
     assertEquals(Method.GPTAQ, back.config.method());
     assertEquals(0.5f, back.config.alpha());
+    // GAR and the failsafe travel through the file (GPTQModel's keys)
+    Path gar = dir.resolve("gar.json");
+    Gptq.writeQuantizeConfig(gar, new Config().groupSize(32).actGroupAware(true).failsafeTokens(20), GptqFormat.V1);
+    QuantizeConfigFile g = Gptq.readQuantizeConfig(gar);
+    assertTrue(g.config.actGroupAware());
+    assertFalse(g.config.actOrder());
+    assertEquals(20, g.config.failsafeTokens());
     assertEquals(Status.INVALID_ARGUMENT,
         assertThrows(GptaqException.class, () -> Gptq.quantizeConfig(new Config().bits(5), GptqFormat.V1)).status());
     Files.write(dir.resolve("bad.json"), "{not json".getBytes());
