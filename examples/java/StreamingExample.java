@@ -15,9 +15,11 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Random;
 import org.gptaq.Config;
+import org.gptaq.DType;
 import org.gptaq.Gptaq;
 import org.gptaq.GptaqException;
 import org.gptaq.Method;
+import org.gptaq.Npy;
 import org.gptaq.QuantResult;
 import org.gptaq.Quantizer;
 
@@ -35,10 +37,6 @@ public final class StreamingExample {
         y[t * out + o] = last ? s : (float) (0.5 * s * (1 + Math.tanh(0.7978845608 * (s + 0.044715 * s * s * s))));
       }
     return y;
-  }
-
-  static void save(Path p, ByteBuffer b) throws IOException {
-    Files.write(p, b.array());
   }
 
   public static void main(String[] args) throws IOException {
@@ -93,13 +91,11 @@ public final class StreamingExample {
         }
         System.out.printf("layer %d: %d x %d, %d tokens, loss %.4g, rel. weight error %.4f, %.3f s%n",
             l, rows, in, quant.numTokens(), r.loss, Math.sqrt(err / ref), r.seconds);
-        save(out.resolve("layer" + l + ".codes.u8"), ByteBuffer.wrap(r.codes));
-        ByteBuffer sb = ByteBuffer.allocate(4 * (r.scales.length + r.zeros.length)).order(ByteOrder.LITTLE_ENDIAN);
-        sb.asFloatBuffer().put(r.scales).put(r.zeros);
-        save(out.resolve("layer" + l + ".scales_zeros.f32"), sb);
-        ByteBuffer gb = ByteBuffer.allocate(4 * r.gIdx.length).order(ByteOrder.LITTLE_ENDIAN);
-        gb.asIntBuffer().put(r.gIdx);
-        save(out.resolve("layer" + l + ".g_idx.i32"), gb);
+        // codes (0..255 in a short[]) as uint8, the rest as .npy files numpy reads
+        Npy.write(out.resolve("layer" + l + ".codes.npy"), new long[] {rows, in}, r.codes, DType.U8);
+        Npy.write(out.resolve("layer" + l + ".scales.npy"), new long[] {rows, r.nGroups}, r.scales);
+        Npy.write(out.resolve("layer" + l + ".zeros.npy"), new long[] {rows, r.nGroups}, r.zeros);
+        Npy.write(out.resolve("layer" + l + ".g_idx.npy"), new long[] {in}, r.gIdx);
         if (!(Math.sqrt(err / ref) < 0.2)) throw new IllegalStateException("unexpectedly large error");
       }
     }

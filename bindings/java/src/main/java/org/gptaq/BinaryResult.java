@@ -10,25 +10,28 @@ public final class BinaryResult extends SolveResult {
   public final float[] alpha;
   public final float[] bias;
   public final int bits;
+  /** The group size the weight was solved with. */
+  public final int groupSize;
   /** The chosen candidate level set and scale index. */
   public final int levelSet;
   public final int scaleIndex;
 
   BinaryResult(byte[] codes, float[] alpha, float[] bias, int bits, int[] gIdx, float[] dequant,
-      int rows, int columns, org.gptaq.swig.gptaq_solve_info info) {
+      long rows, long columns, int groupSize, org.gptaq.swig.gptaq_solve_info info) {
     super(codes, gIdx, dequant, rows, columns, info);
     this.alpha = alpha;
     this.bias = bias;
     this.bits = bits;
+    this.groupSize = groupSize;
     this.levelSet = info.getLevel_set();
     this.scaleIndex = info.getScale_index();
   }
 
-  public float alpha(int r, int group, int i) {
-    return alpha[(r * nGroups + group) * bits + i];
+  public float alpha(long r, int group, int i) {
+    return alpha[(int) ((r * nGroups + group) * bits + i)];
   }
 
-  public float bias(int r, int group) {
-    return bias[r * nGroups + group];
+  public float bias(long r, int group) {
+    return bias[(int) (r * nGroups + group)];
   }
 }

@@ -32,6 +32,8 @@ public final class Config implements Cloneable {
   private int exploreBits;
   private int exploreSplit;
   private Objective objective;
+  private boolean actGroupAware;
+  private int failsafeTokens;
 
   /** The library's defaults (gptaq_config_init). */
   public Config() {
@@ -72,6 +74,8 @@ public final class Config implements Cloneable {
     exploreBits = c.getExplore_bits();
     exploreSplit = c.getExplore_split();
     objective = Objective.of(c.getObjective());
+    actGroupAware = c.getAct_group_aware() != 0;
+    failsafeTokens = c.getFailsafe_tokens();
   }
 
   /** A native gptaq_config holding these values; the caller deletes it. */
@@ -99,6 +103,8 @@ public final class Config implements Cloneable {
     c.setExplore_bits(exploreBits);
     c.setExplore_split(exploreSplit);
     c.setObjective(objective.code());
+    c.setAct_group_aware(actGroupAware ? 1 : 0);
+    c.setFailsafe_tokens(failsafeTokens);
     return c;
   }
 
@@ -152,6 +158,19 @@ public final class Config implements Cloneable {
   /** GPTQT: OUTPUT (default), HESSIAN or WEIGHT. */
   public Config objective(Objective v) { objective = nonNull(v, "objective"); return this; }
 
+  /**
+   * Group-aware reordering (GAR, default false): columns by decreasing diag(H) inside each
+   * group, groups by their largest entry, so groups stay contiguous and g_idx is
+   * c / groupSize. Needs groupSize &gt;= 1 and excludes actOrder.
+   */
+  public Config actGroupAware(boolean v) { actGroupAware = v; return this; }
+  /**
+   * Failsafe: quantize by round-to-nearest when the statistics hold fewer than this many
+   * tokens (zero tokens included); 0 = off (default), &gt;= 0. The result's
+   * {@link SolveResult#failsafeUsed} says whether it happened.
+   */
+  public Config failsafeTokens(int v) { failsafeTokens = v; return this; }
+
   public Method method() { return method; }
   public int bits() { return bits; }
   public int groupSize() { return groupSize; }
@@ -174,6 +193,8 @@ public final class Config implements Cloneable {
   public int exploreBits() { return exploreBits; }
   public int exploreSplit() { return exploreSplit; }
   public Objective objective() { return objective; }
+  public boolean actGroupAware() { return actGroupAware; }
+  public int failsafeTokens() { return failsafeTokens; }
 
   @Override
   public Config clone() {
@@ -193,6 +214,7 @@ public final class Config implements Cloneable {
         + ", dampPercent=" + dampPercent + ", dampRetries=" + dampRetries + ", alpha=" + alpha
         + ", mseNorm=" + mseNorm + ", mseGrid=" + mseGrid + ", mseMaxShrink=" + mseMaxShrink
         + ", hyperBits=" + hyperBits + ", exploreBits=" + exploreBits
-        + ", exploreSplit=" + exploreSplit + ", objective=" + objective + "}";
+        + ", exploreSplit=" + exploreSplit + ", objective=" + objective
+        + ", actGroupAware=" + actGroupAware + ", failsafeTokens=" + failsafeTokens + "}";
   }
 }

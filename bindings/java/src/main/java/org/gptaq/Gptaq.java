@@ -37,6 +37,7 @@ public final class Gptaq {
 
   /** Whether a backend can be used now (compiled in and, for CUDA, a device answers). */
   public static boolean backendAvailable(Backend backend) {
+    Checks.nonNull(backend, "backend");
     return GptaqSwig.gptaq_backend_available(backend.code()) != 0;
   }
 
@@ -45,6 +46,12 @@ public final class Gptaq {
     List<Backend> out = new ArrayList<>();
     for (Backend b : new Backend[] {Backend.CPU, Backend.CUDA}) if (backendAvailable(b)) out.add(b);
     return Collections.unmodifiableList(out);
+  }
+
+  /** The library's English name of a status, e.g. "invalid argument". */
+  public static String statusString(Status status) {
+    Checks.nonNull(status, "status");
+    return GptaqSwig.gptaq_status_string(status.code());
   }
 
   /** Groups per row: ceil(columns / groupSize), or 1 for groupSize -1. */
@@ -58,6 +65,8 @@ public final class Gptaq {
 
   /** Round floats to f16/bf16 bit patterns (nearest even) with the library's converter. */
   public static short[] toHalf(float[] src, DType dtype) {
+    Checks.nonNull(src, "src");
+    halfOnly(dtype);
     short[] out = new short[src.length];
     check(GptaqSwig.gptaq_f32_to_half(dtype.code(), src, out, src.length), null);
     return out;
@@ -65,9 +74,16 @@ public final class Gptaq {
 
   /** Widen f16/bf16 bit patterns to floats (exact). */
   public static float[] fromHalf(short[] src, DType dtype) {
+    Checks.nonNull(src, "src");
+    halfOnly(dtype);
     float[] out = new float[src.length];
     check(GptaqSwig.gptaq_half_to_f32(dtype.code(), src, out, src.length), null);
     return out;
+  }
+
+  private static void halfOnly(DType dtype) {
+    Checks.nonNull(dtype, "dtype");
+    if (!dtype.isHalf()) throw new IllegalArgumentException("dtype must be F16 or BF16, not " + dtype);
   }
 
   /** Throw the exception for a non-zero status, with the message where the C API left it. */

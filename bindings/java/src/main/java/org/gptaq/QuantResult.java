@@ -7,19 +7,24 @@ package org.gptaq;
 public final class QuantResult extends SolveResult {
   public final float[] scales;
   public final float[] zeros;
+  /** The bit width of the codes and the group size they were solved with. */
+  public final int bits;
+  public final int groupSize;
 
-  QuantResult(byte[] codes, float[] scales, float[] zeros, int[] gIdx, float[] dequant, int rows,
-      int columns, org.gptaq.swig.gptaq_solve_info info) {
+  QuantResult(byte[] codes, float[] scales, float[] zeros, int[] gIdx, float[] dequant, long rows,
+      long columns, int bits, int groupSize, org.gptaq.swig.gptaq_solve_info info) {
     super(codes, gIdx, dequant, rows, columns, info);
     this.scales = scales;
     this.zeros = zeros;
+    this.bits = bits;
+    this.groupSize = groupSize;
   }
 
-  public float scale(int r, int group) {
-    return scales[r * nGroups + group];
+  public float scale(long r, int group) {
+    return scales[(int) (r * nGroups + group)];
   }
 
-  public float zero(int r, int group) {
-    return zeros[r * nGroups + group];
+  public float zero(long r, int group) {
+    return zeros[(int) (r * nGroups + group)];
   }
 }

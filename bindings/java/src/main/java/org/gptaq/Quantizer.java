@@ -29,10 +29,21 @@ import org.gptaq.swig.gptaq_solve_info;
  * status and message; misuse found before the call (closed quantizer, heap buffer) throws
  * {@link IllegalStateException} / {@link IllegalArgumentException}.
  *
- * <p>Not thread-safe: use one Quantizer per thread; a concurrent call throws
- * GptaqException(BUSY). Close it (try-with-resources) to free the native memory; a
- * Quantizer that becomes unreachable unclosed is freed by a {@link Cleaner} as a
- * safety net, at a time the garbage collector chooses.
+ * <p>Statistics (distributed calibration, checkpoints of the sums): {@link #stats()}
+ * ({@code q.stats().serialize()}, {@code save(path)}, {@code load}, {@code buffers()},
+ * {@code imatrix()}) and {@link #merge(Quantizer)}. Long calls report progress and can be
+ * cancelled through a {@link ProgressListener}; log messages go to a {@link LogListener}.
+ *
+ * <p>CONCURRENCY: a Quantizer is not thread-safe, and it does not wait: a call made while
+ * another thread is inside a call on the same Quantizer throws {@link GptaqException} with
+ * {@link Status#BUSY} at once (as the C library does; the Python, Go and Rust bindings
+ * behave the same). Use one Quantizer per thread, or serialize the calls yourself.
+ * Different Quantizers may be used from different threads at the same time.
+ *
+ * <p>Close it (try-with-resources) to free the native memory; a Quantizer that becomes
+ * unreachable unclosed is freed by a {@link Cleaner} as a safety net, at a time the
+ * garbage collector chooses (a Quantizer with a listener set stays reachable from the
+ * native side until it is closed or the listener cleared).
  */
 public final class Quantizer implements AutoCloseable {
   static {
@@ -41,19 +52,24 @@ public final class Quantizer implements AutoCloseable {
 
   private static final Cleaner CLEANER = Cleaner.create();
 
-  /** The native handle; freed once, by close() or by the Cleaner. */
+  /** The native handle and callback registrations; freed once, by close() or the Cleaner. */
   private static final class Handle implements Runnable {
     volatile SWIGTYPE_p_gptaq_ctx ctx;
+    long progressReg, logReg;
 
     Handle(SWIGTYPE_p_gptaq_ctx ctx) {
       this.ctx = ctx;
     }
 
     @Override
-    public void run() {
+    public synchronized void run() {
       SWIGTYPE_p_gptaq_ctx c = ctx;
       ctx = null;
       if (c != null) GptaqSwig.gptaq_ctx_free(c);
+      // after the context: nothing can call the callbacks any more
+      GptaqSwig.gptaq_java_callback_free(progressReg);
+      GptaqSwig.gptaq_java_callback_free(logReg);
+      progressReg = logReg = 0;
     }
   }
 
@@ -61,6 +77,9 @@ public final class Quantizer implements AutoCloseable {
   private final long columns;
   private final Handle handle;
   private final Cleaner.Cleanable cleanable;
+  private CallbackBridge progressBridge, logBridge;
+  /** The open statistics-buffer session, if any (every other call waits for its commit). */
+  StatsBuffers openBuffers;
 
   /** A quantizer for inputs of width {@code columns} with the library's defaults. */
   public Quantizer(long columns) {
@@ -69,6 +88,7 @@ public final class Quantizer implements AutoCloseable {
 
   /** A quantizer for inputs of width {@code columns} (in_features) with {@code config}. */
   public Quantizer(long columns, Config config) {
+    if (config == null) throw new NullPointerException("config is null");
     gptaq_config c = config.toNative();
     SWIGTYPE_p_p_gptaq_ctx pp = GptaqSwig.new_gptaq_ctx_pp();
     try {
@@ -88,9 +108,13 @@ public final class Quantizer implements AutoCloseable {
   /** Free the native context. Idempotent; later calls throw IllegalStateException. */
   @Override
   public void close() {
+    if (lock.isHeldByCurrentThread())
+      throw new GptaqException(Status.BUSY, "cannot close the Quantizer from inside one of its calls (a listener)");
     if (!lock.tryLock())
       throw new GptaqException(Status.BUSY, "cannot close the Quantizer while another thread uses it");
     try {
+      if (openBuffers != null)
+        throw new IllegalStateException("cannot close the Quantizer while its statistics buffers are open: close them first");
       cleanable.clean(); // frees the handle once
     } finally {
       lock.unlock();
@@ -101,7 +125,21 @@ public final class Quantizer implements AutoCloseable {
     return handle.ctx == null;
   }
 
-  private SWIGTYPE_p_gptaq_ctx enter() {
+  /** Take the lock (or throw BUSY) and the live handle; the caller unlocks. */
+  SWIGTYPE_p_gptaq_ctx enter() {
+    SWIGTYPE_p_gptaq_ctx c = enterAny();
+    if (openBuffers != null) {
+      lock.unlock();
+      throw new IllegalStateException("the Quantizer's statistics buffers are open: commit or close them first");
+    }
+    return c;
+  }
+
+  /** enter() without the open-buffers check (for the buffers' own commit). */
+  SWIGTYPE_p_gptaq_ctx enterAny() {
+    if (lock.isHeldByCurrentThread())
+      throw new GptaqException(Status.BUSY, "the Quantizer is inside a call on this thread "
+          + "(a listener must not call back into its own Quantizer)");
     if (!lock.tryLock())
       throw new GptaqException(Status.BUSY, "the Quantizer is being used by another thread at the same time");
     SWIGTYPE_p_gptaq_ctx c = handle.ctx;
@@ -110,6 +148,113 @@ public final class Quantizer implements AutoCloseable {
       throw new IllegalStateException("the Quantizer is closed");
     }
     return c;
+  }
+
+  void exit() {
+    lock.unlock();
+  }
+
+  /**
+   * After a native call on this context: rethrow what a listener threw during it (the
+   * call's own error attached as suppressed), else throw for a failed status.
+   */
+  void check(int status, SWIGTYPE_p_gptaq_ctx c) {
+    Throwable t = null;
+    for (CallbackBridge b : new CallbackBridge[] {progressBridge, logBridge}) {
+      if (b != null && b.pending != null) {
+        if (t == null) t = b.pending;
+        else if (t != b.pending) t.addSuppressed(b.pending);
+        b.pending = null;
+      }
+    }
+    if (t != null) {
+      if (status != 0) t.addSuppressed(new GptaqException(status, GptaqSwig.gptaq_swig_errmsg(c, status)));
+      throw Quantizer.<RuntimeException>sneaky(t);
+    }
+    Gptaq.check(status, c);
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <T extends Throwable> T sneaky(Throwable t) throws T {
+    throw (T) t;
+  }
+
+  // ---- progress, cancellation and logs ----
+
+  /**
+   * Report progress of the long calls on this Quantizer to {@code listener} and let it
+   * cancel them (see {@link ProgressListener}); null removes it. The native side holds the
+   * listener until it is replaced or the Quantizer is closed.
+   */
+  public void setProgressListener(ProgressListener listener) {
+    SWIGTYPE_p_gptaq_ctx c = enter();
+    try {
+      CallbackBridge b = listener == null ? null : new CallbackBridge(listener, null);
+      long[] reg = new long[1];
+      Gptaq.check(GptaqSwig.gptaq_java_set_callback(c, 0, b, reg), c);
+      GptaqSwig.gptaq_java_callback_free(handle.progressReg);
+      handle.progressReg = reg[0];
+      progressBridge = b;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Send the library's log messages for this Quantizer to {@code listener}; null removes it. */
+  public void setLogListener(LogListener listener) {
+    SWIGTYPE_p_gptaq_ctx c = enter();
+    try {
+      CallbackBridge b = listener == null ? null : new CallbackBridge(null, listener);
+      long[] reg = new long[1];
+      Gptaq.check(GptaqSwig.gptaq_java_set_callback(c, 1, b, reg), c);
+      GptaqSwig.gptaq_java_callback_free(handle.logReg);
+      handle.logReg = reg[0];
+      logBridge = b;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * CUDA backend only: enqueue the context's work on the CUDA stream at this address (a
+   * cudaStream_t); 0 = the context's own stream. Throws UNSUPPORTED on the CPU backend
+   * unless the address is 0.
+   */
+  public void setCudaStream(long streamAddress) {
+    SWIGTYPE_p_gptaq_ctx c = enter();
+    try {
+      Gptaq.check(GptaqSwig.gptaq_ctx_set_stream(c, streamAddress), c);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  // ---- statistics ----
+
+  /** The statistics of this Quantizer: save/load, serialize, buffers, imatrix. */
+  public Statistics stats() {
+    return new Statistics(this);
+  }
+
+  /**
+   * Add the statistics of {@code src} into this Quantizer's (token counts too); src is
+   * unchanged. Both need the same columns and method family (GPTAQ or not). BUSY when
+   * either is in use by another thread.
+   */
+  public void merge(Quantizer src) {
+    if (src == null) throw new NullPointerException("src is null");
+    if (src == this) throw new GptaqException(Status.INVALID_ARGUMENT, "cannot merge a Quantizer into itself");
+    SWIGTYPE_p_gptaq_ctx c = enter();
+    try {
+      SWIGTYPE_p_gptaq_ctx s = src.enter();
+      try {
+        check(GptaqSwig.gptaq_stats_merge(c, s), c);
+      } finally {
+        src.exit();
+      }
+    } finally {
+      lock.unlock();
+    }
   }
 
   // ---- information and configuration ----
@@ -167,6 +312,7 @@ public final class Quantizer implements AutoCloseable {
    * configuration stays.
    */
   public void setConfig(Config config) {
+    if (config == null) throw new NullPointerException("config is null");
     SWIGTYPE_p_gptaq_ctx c = enter();
     gptaq_config nc = config.toNative();
     try {
@@ -229,7 +375,7 @@ public final class Quantizer implements AutoCloseable {
     if (mask != null) maskLength(mask.length, tokens);
     SWIGTYPE_p_gptaq_ctx c = enter();
     try {
-      Gptaq.check(GptaqSwig.gptaq_java_add_batch_f32(c, xQ, xFp, tokens, mask), c);
+      check(GptaqSwig.gptaq_java_add_batch_f32(c, xQ, xFp, tokens, mask), c);
     } finally {
       lock.unlock();
     }
@@ -237,13 +383,19 @@ public final class Quantizer implements AutoCloseable {
 
   /** Accumulate one batch of f16 or bf16 bit patterns ({@code dtype} F16 or BF16). */
   public void addBatch(short[] xQ, short[] xFp, DType dtype) {
+    addBatch(xQ, xFp, dtype, null);
+  }
+
+  /** As {@link #addBatch(short[], short[], DType)}, with a per-token mask (0 = padding). */
+  public void addBatch(short[] xQ, short[] xFp, DType dtype, byte[] mask) {
     if (xQ == null) throw new NullPointerException("xQ is null");
-    if (dtype == DType.F32) throw new IllegalArgumentException("short[] batches hold F16 or BF16 bits, not F32");
+    halfType(dtype, "short[] batches");
     long tokens = tokensOf(xQ.length, "xQ");
     if (xFp != null) sameLength(xQ.length, xFp.length);
+    if (mask != null) maskLength(mask.length, tokens);
     SWIGTYPE_p_gptaq_ctx c = enter();
     try {
-      Gptaq.check(GptaqSwig.gptaq_java_add_batch_u16(c, xQ, xFp, tokens, dtype.code(), null), c);
+      check(GptaqSwig.gptaq_java_add_batch_u16(c, xQ, xFp, tokens, dtype.code(), mask), c);
     } finally {
       lock.unlock();
     }
@@ -256,7 +408,7 @@ public final class Quantizer implements AutoCloseable {
 
   /** Accumulate one f16/bf16 batch from direct buffers (read in place). */
   public void addBatch(ShortBuffer xQ, ShortBuffer xFp, DType dtype) {
-    if (dtype == DType.F32) throw new IllegalArgumentException("ShortBuffer batches hold F16 or BF16 bits, not F32");
+    halfType(dtype, "ShortBuffer batches");
     addBatchDirect(xQ, xFp, dtype, null);
   }
 
@@ -267,6 +419,8 @@ public final class Quantizer implements AutoCloseable {
    */
   public void addBatchDirect(Buffer xQ, Buffer xFp, DType dtype, ByteBuffer mask) {
     if (xQ == null) throw new NullPointerException("xQ is null");
+    if (dtype == null) throw new NullPointerException("dtype is null");
+    if (dtype != DType.F32) halfType(dtype, "batches");
     Buffer q = direct(xQ, dtype, "xQ");
     Buffer fp = xFp == null ? null : direct(xFp, dtype, "xFp");
     long tokens = tokensOf(q.remaining(), "xQ");
@@ -279,10 +433,16 @@ public final class Quantizer implements AutoCloseable {
     }
     SWIGTYPE_p_gptaq_ctx c = enter();
     try {
-      Gptaq.check(GptaqSwig.gptaq_add_batch_masked(c, q, fp, tokens, dtype.code(), m), c);
+      check(GptaqSwig.gptaq_add_batch_masked(c, q, fp, tokens, dtype.code(), m), c);
     } finally {
       lock.unlock();
     }
+  }
+
+  private static void halfType(DType dtype, String what) {
+    if (dtype == null) throw new NullPointerException("dtype is null");
+    if (!dtype.isHalf())
+      throw new IllegalArgumentException(what + " hold F16 or BF16 bits, not " + dtype);
   }
 
   /** A direct, native-order view starting at the buffer's position (no copy). */
@@ -305,7 +465,7 @@ public final class Quantizer implements AutoCloseable {
   // ---- solving ----
 
   /** Quantize a row-major rows x columns weight with the uniform grid (and dequant). */
-  public QuantResult solve(float[] weight, int rows) {
+  public QuantResult solve(float[] weight, long rows) {
     return solve(weight, rows, true);
   }
 
@@ -314,66 +474,69 @@ public final class Quantizer implements AutoCloseable {
    * uniform grid; {@code withDequant} false skips the dequantized weight. The
    * factorization is cached for later solves until a batch is added or the config changes.
    */
-  public QuantResult solve(float[] weight, int rows, boolean withDequant) {
+  public QuantResult solve(float[] weight, long rows, boolean withDequant) {
     if (weight == null) throw new NullPointerException("weight is null");
     return (QuantResult) solveAny(weight, null, rows, weight.length, withDequant, false);
   }
 
-  /** As {@link #solve(float[], int)} with the weight in a direct FloatBuffer (read in place). */
-  public QuantResult solve(FloatBuffer weight, int rows) {
+  /** As {@link #solve(float[], long)} with the weight in a direct FloatBuffer (read in place). */
+  public QuantResult solve(FloatBuffer weight, long rows) {
+    if (weight == null) throw new NullPointerException("weight is null");
     FloatBuffer w = (FloatBuffer) direct(weight, DType.F32, "weight");
     return (QuantResult) solveAny(null, w, rows, w.remaining(), true, false);
   }
 
   /** Quantize one weight with the GPTQT binary-coding quantizer (config quantizer BINARY). */
-  public BinaryResult solveBinary(float[] weight, int rows) {
+  public BinaryResult solveBinary(float[] weight, long rows) {
     if (weight == null) throw new NullPointerException("weight is null");
     return (BinaryResult) solveAny(weight, null, rows, weight.length, true, true);
   }
 
-  /** As {@link #solveBinary(float[], int)} with the weight in a direct FloatBuffer. */
-  public BinaryResult solveBinary(FloatBuffer weight, int rows) {
+  /** As {@link #solveBinary(float[], long)} with the weight in a direct FloatBuffer. */
+  public BinaryResult solveBinary(FloatBuffer weight, long rows) {
+    if (weight == null) throw new NullPointerException("weight is null");
     FloatBuffer w = (FloatBuffer) direct(weight, DType.F32, "weight");
     return (BinaryResult) solveAny(null, w, rows, w.remaining(), true, true);
   }
 
-  private SolveResult solveAny(float[] wa, FloatBuffer wb, int rows, long length,
+  private SolveResult solveAny(float[] wa, FloatBuffer wb, long rows, long length,
       boolean withDequant, boolean binary) {
-    if (rows > 0 && (length != (long) rows * columns))
+    if (rows > 0 && (rows > Integer.MAX_VALUE || length != rows * columns))
       throw new GptaqException(Status.SHAPE, "weight has " + length + " elements; expected rows x columns = "
           + rows + " x " + columns);
-    long cells = (long) rows * columns;
+    long safeRows = Math.max(rows, 0);
+    long cells = safeRows * columns;
     if (cells > Integer.MAX_VALUE - 8)
       throw new GptaqException(Status.SHAPE, "rows x columns = " + cells + " exceeds a Java array");
     SWIGTYPE_p_gptaq_ctx c = enter();
     gptaq_solve_info info = new gptaq_solve_info();
     try {
       Config cfg = readConfig(c);
-      int n = Math.max(rows, 0) * (int) columns;
-      long groups = GptaqSwig.gptaq_num_groups(columns, cfg.groupSize());
-      int g = (int) Math.max(groups, 0);
-      int safeRows = Math.max(rows, 0);
-      byte[] codes = new byte[n];
+      long g = Math.max(GptaqSwig.gptaq_num_groups(columns, cfg.groupSize()), 0);
+      int k = cfg.bits();
+      long params = safeRows * g * (binary ? Math.max(k, 1) : 1);
+      if (params > Integer.MAX_VALUE - 8)
+        throw new GptaqException(Status.SHAPE, "rows x groups = " + params + " exceeds a Java array");
+      byte[] codes = new byte[(int) cells];
       int[] gIdx = new int[(int) columns];
-      float[] dq = withDequant ? new float[n] : null;
+      float[] dq = withDequant ? new float[(int) cells] : null;
       int st;
       if (binary) {
-        int k = cfg.bits();
-        float[] alpha = new float[safeRows * g * k];
-        float[] bias = new float[safeRows * g];
+        float[] alpha = new float[(int) params];
+        float[] bias = new float[(int) (safeRows * g)];
         st = wa != null
             ? GptaqSwig.gptaq_solve_binary(c, wa, rows, columns, codes, alpha, bias, gIdx, dq, info)
             : GptaqSwig.gptaq_java_solve_binary_direct(c, wb, rows, columns, codes, alpha, bias, gIdx, dq, info);
-        Gptaq.check(st, c);
-        return new BinaryResult(codes, alpha, bias, k, gIdx, dq, rows, (int) columns, info);
+        check(st, c);
+        return new BinaryResult(codes, alpha, bias, k, gIdx, dq, rows, columns, cfg.groupSize(), info);
       }
-      float[] scales = new float[safeRows * g];
-      float[] zeros = new float[safeRows * g];
+      float[] scales = new float[(int) params];
+      float[] zeros = new float[(int) params];
       st = wa != null
           ? GptaqSwig.gptaq_solve(c, wa, rows, columns, codes, scales, zeros, gIdx, dq, info)
           : GptaqSwig.gptaq_java_solve_direct(c, wb, rows, columns, codes, scales, zeros, gIdx, dq, info);
-      Gptaq.check(st, c);
-      return new QuantResult(codes, scales, zeros, gIdx, dq, rows, (int) columns, info);
+      check(st, c);
+      return new QuantResult(codes, scales, zeros, gIdx, dq, rows, columns, k, cfg.groupSize(), info);
     } finally {
       info.delete();
       lock.unlock();

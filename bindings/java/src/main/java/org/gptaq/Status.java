@@ -18,6 +18,8 @@ public enum Status {
   UNSUPPORTED(gptaq_status.GPTAQ_ERR_UNSUPPORTED),
   BUSY(gptaq_status.GPTAQ_ERR_BUSY),
   INTERNAL(gptaq_status.GPTAQ_ERR_INTERNAL),
+  /** A progress listener asked to stop; the quantizer is exactly as before the call. */
+  CANCELLED(gptaq_status.GPTAQ_ERR_CANCELLED),
   /** A code this version of the binding does not know (a newer library). */
   UNKNOWN(Integer.MIN_VALUE);
 

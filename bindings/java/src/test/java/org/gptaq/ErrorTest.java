@@ -139,4 +139,74 @@ class ErrorTest {
       }
     }
   }
+
+  @Test
+  void nullsAreNamedAndNothingChanges() {
+    NullPointerException e = assertThrows(NullPointerException.class, () -> new Quantizer(COLS, null));
+    assertEquals("config is null", e.getMessage());
+    try (Quantizer q = new Quantizer(COLS)) {
+      q.addBatch(p.xQ);
+      byte[] before = q.stats().serialize();
+      e = assertThrows(NullPointerException.class, () -> q.addBatch(new short[COLS], null, null));
+      assertEquals("dtype is null", e.getMessage());
+      e = assertThrows(NullPointerException.class,
+          () -> q.addBatchDirect(TestSupport.directFloats(p.xQ), null, null, null));
+      assertEquals("dtype is null", e.getMessage());
+      e = assertThrows(NullPointerException.class, () -> q.setConfig(null));
+      assertEquals("config is null", e.getMessage());
+      e = assertThrows(NullPointerException.class, () -> q.solve((float[]) null, 4));
+      assertEquals("weight is null", e.getMessage());
+      e = assertThrows(NullPointerException.class, () -> new Config().method(null));
+      assertEquals("method is null", e.getMessage());
+      e = assertThrows(NullPointerException.class, () -> Gptaq.toHalf(new float[1], null));
+      assertEquals("dtype is null", e.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> Gptaq.toHalf(new float[1], DType.F32));
+      assertThrows(IllegalArgumentException.class, () -> q.addBatch(new short[COLS], null, DType.U8));
+      // bad config values: the library's message names the field; the old config stays
+      GptaqException g = assertThrows(GptaqException.class, () -> q.setConfig(new Config().bits(1)));
+      assertEquals(Status.INVALID_ARGUMENT, g.status());
+      assertTrue(g.getMessage().contains("bits"), g.getMessage());
+      assertEquals(4, q.config().bits());
+      // wrong rows for the weight's length
+      g = assertThrows(GptaqException.class, () -> q.solve(p.w, 3));
+      assertEquals(Status.SHAPE, g.status());
+      assertArrayEquals(before, q.stats().serialize());
+    }
+  }
+
+  @Test
+  void concurrentUseFromTwoThreadsThrowsBusy() throws Exception {
+    // Two threads solve on one Quantizer until their calls have overlapped: the one that
+    // finds it in use gets BUSY at once (no waiting, no crash); the results that do come
+    // back are all the same.
+    TestSupport.Problem big = new TestSupport.Problem(64, 256, 512, 13, false);
+    try (Quantizer q = new Quantizer(big.cols, new Config().actOrder(true))) {
+      q.addBatch(big.xQ);
+      short[] want = q.solve(big.w, big.rows).codes;
+      java.util.concurrent.atomic.AtomicInteger busy = new java.util.concurrent.atomic.AtomicInteger();
+      java.util.concurrent.atomic.AtomicReference<Throwable> other = new java.util.concurrent.atomic.AtomicReference<>();
+      long deadline = System.nanoTime() + 20_000_000_000L;
+      Runnable work = () -> {
+        while (busy.get() == 0 && System.nanoTime() < deadline && other.get() == null) {
+          try {
+            q.setConfig(new Config().actOrder(true)); // keeps the factor: same answer
+            assertArrayEquals(want, q.solve(big.w, big.rows).codes);
+          } catch (GptaqException e) {
+            if (e.status() == Status.BUSY) busy.incrementAndGet();
+            else other.set(e);
+          } catch (Throwable t) {
+            other.set(t);
+          }
+        }
+      };
+      Thread a = new Thread(work), b = new Thread(work);
+      a.start();
+      b.start();
+      a.join();
+      b.join();
+      assertNull(other.get(), () -> "unexpected: " + other.get());
+      assertTrue(busy.get() > 0, "the two threads never overlapped in 20 s");
+      assertArrayEquals(want, q.solve(big.w, big.rows).codes); // still usable
+    }
+  }
 }
