@@ -12,7 +12,8 @@
 //      that keep the module beside the library.
 // The first file that exists is loaded (a file that exists but does not load is an error,
 // not a reason to try the next one). The outcome, success or the reason of failure, is
-// kept for the life of the process, and a loaded module is never unloaded.
+// kept for the life of the process. A module with a device stays loaded for the life of
+// the process; one without (a CPU-only machine) is unloaded right after asking.
 #include <dlfcn.h>
 #include <sys/stat.h>
 
@@ -35,8 +36,9 @@ namespace {
 constexpr const char *kCudaModuleFile = "libgptaq-cuda.so";
 
 struct LoadedModule {
-  const gptaq_backend_module *table = nullptr;  // null: not loaded, see error
+  const gptaq_backend_module *table = nullptr;  // null: not loaded (or unloaded), see error
   std::string path;                             // the file loaded (or refused)
+  std::string description;                      // the module's own description
   std::string error;                            // why it is not available
   int32_t devices = 0;                          // device_count() at load time
   std::string no_device;                        // device_count()'s reason when 0
@@ -99,13 +101,20 @@ LoadedModule load_cuda_module() {
       dlclose(h);
       return m;
     }
-    m.table = t;
     char why[512] = {0};
+    m.description = t->description ? t->description : "";
     m.devices = t->device_count(why, sizeof why);
-    if (m.devices <= 0) {
-      m.devices = 0;
-      m.no_device = why[0] ? why : "no CUDA device";
+    if (m.devices > 0) {
+      m.table = t;
+      return m;
     }
+    // No device: unload the module again, so that the CUDA libraries it pulled in (about
+    // 190 MB resident) do not stay in a process that will only ever use the CPU. The
+    // answer is kept: the device count of a process does not change.
+    m.devices = 0;
+    m.no_device = why[0] ? why : "no CUDA device";
+    m.error = m.no_device + " (module " + p + ", " + m.description + ")";
+    dlclose(h);
     return m;
   }
   std::string tried;
@@ -135,7 +144,7 @@ bool backend_available(gptaq_backend which) {
     case GPTAQ_BACKEND_CPU:
       return true;
     case GPTAQ_BACKEND_CUDA:
-      return cuda_module().table && cuda_module().devices > 0;
+      return cuda_module().table != nullptr;
   }
   return false;
 }
@@ -151,11 +160,9 @@ const char *backends_compiled() {
 std::string backends_found() {
   const LoadedModule &m = cuda_module();
   std::string s = "cpu";
-  if (m.table && m.devices > 0)
+  if (m.table)
     s += ",cuda (" + std::to_string(m.devices) + " device" + (m.devices == 1 ? "" : "s") +
-         ", " + m.table->description + ", module " + m.path + ")";
-  else if (m.table)
-    s += "; cuda module " + m.path + " loaded (" + m.table->description + "): " + m.no_device;
+         ", " + m.description + ", module " + m.path + ")";
   else
     s += "; cuda: " + m.error;
   return s;
@@ -164,12 +171,10 @@ std::string backends_found() {
 std::unique_ptr<Backend> make_backend(gptaq_backend which, int device, int num_threads) {
   if (which == GPTAQ_BACKEND_CPU) return make_cpu_backend(num_threads);
   const LoadedModule &m = cuda_module();
-  if (which == GPTAQ_BACKEND_AUTO && !(m.table && m.devices > 0))
-    return make_cpu_backend(num_threads);
-  if (!m.table) fail(GPTAQ_ERR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: %s", m.error.c_str());
-  if (m.devices <= 0)
-    fail(GPTAQ_ERR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: %s (module %s)",
-         m.no_device.c_str(), m.path.c_str());
+  if (!m.table) {
+    if (which == GPTAQ_BACKEND_AUTO) return make_cpu_backend(num_threads);
+    fail(GPTAQ_ERR_BACKEND_UNAVAILABLE, "CUDA backend unavailable: %s", m.error.c_str());
+  }
   char why[512] = {0};
   Backend *raw = nullptr;
   const int32_t st = m.table->create(device, &raw, why, sizeof why);

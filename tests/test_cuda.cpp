@@ -21,7 +21,9 @@
 namespace {
 
 bool has_cuda_device() { return gptaq_backend_available(GPTAQ_BACKEND_CUDA) == 1; }
-bool cuda_compiled() { return std::string(gptaq_build_info()).find("cuda") != std::string::npos; }
+bool cuda_compiled() {
+  return std::string(gptaq_build_info()).find("backends: cpu,cuda") != std::string::npos;
+}
 
 #define SKIP_WITHOUT_CUDA()                                                                \
   do {                                                                                     \
