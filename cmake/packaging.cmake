@@ -49,6 +49,10 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# dpkg-shlibdeps must find libgptaq for the packages that link it (tools, bindings): the
+# build tree's copy. It has no shlibs information there and is skipped (CPack passes
+# --ignore-missing-info); those packages depend on the runtime package explicitly.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${PROJECT_BINARY_DIR})
 # Debian policy: directories 0755, files 0644 (executables 0755; CPack's default for
 # shared libraries is 0755, which lintian flags).
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
