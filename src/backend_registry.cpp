@@ -17,6 +17,7 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <climits>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -50,7 +51,13 @@ std::string library_dir() {
     return std::string();
   std::string file = info.dli_fname;
   const size_t slash = file.rfind('/');
-  return slash == std::string::npos ? std::string(".") : file.substr(0, slash);
+  std::string dir = slash == std::string::npos ? std::string(".") : file.substr(0, slash);
+  // Canonical, so messages name e.g. /opt/p/lib, not /opt/p/bin/../lib (an RPATH origin).
+  if (char *real = ::realpath(dir.c_str(), nullptr)) {
+    dir = real;
+    std::free(real);
+  }
+  return dir;
 }
 
 bool file_exists(const std::string &path) {
