@@ -17,7 +17,6 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
-#include <climits>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -127,13 +126,14 @@ LoadedModule load_cuda_module() {
   std::string tried;
   for (const std::string &p : paths) tried += (tried.empty() ? "" : ", ") + p;
   if (paths.empty()) tried = "(the directory of libgptaq is unknown)";
+  const std::string looked = "(looked for " + tried +
+                             (from_env ? ", from GPTAQ_CUDA_MODULE)"
+                                       : "; GPTAQ_CUDA_MODULE may name another)");
 #ifdef GPTAQ_HAVE_CUDA
-  m.error = std::string("the CUDA module was not found (looked for ") + tried +
-            (from_env ? ", from GPTAQ_CUDA_MODULE)" : "; GPTAQ_CUDA_MODULE may name another)");
+  m.error = "the CUDA module was not found " + looked;
 #else
-  m.error = std::string("this build of libgptaq has no CUDA support (configure with "
-                        "-DGPTAQ_CUDA=ON where nvcc exists) and no CUDA module was found "
-                        "(looked for ") + tried + ")";
+  m.error = "this build of libgptaq has no CUDA support (configure with -DGPTAQ_CUDA=ON "
+            "where nvcc exists) and no CUDA module was found " + looked;
 #endif
   return m;
 }
