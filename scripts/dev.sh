@@ -28,7 +28,7 @@ APT_PACKAGES=(
   bindgen
   openmpi-bin libopenmpi-dev
   clang libclang-rt-14-dev valgrind
-  lintian
+  lintian file
 )
 
 log() { printf '== %s\n' "$*"; }
