@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # libgptaq developer entry point.
-#   scripts/dev.sh demo   install what is missing, build, run `gptaq demo`
-#   scripts/dev.sh test   install what is missing, build everything, run every test (ctest),
-#                         then the hardening stage (ASan/UBSan tests, fuzzing, valgrind)
-#   scripts/dev.sh build  install what is missing and build
-# Environment: BUILD_DIR (default build), JOBS (default nproc), GPTAQ_CUDA (AUTO|ON|OFF),
-# GPTAQ_HARDENING (default 1; 0 skips the hardening stage of `test`).
+#   scripts/dev.sh demo     install what is missing, build only the CLI (and the library
+#                           with its CUDA module), run `gptaq demo`
+#   scripts/dev.sh test     install what is missing, build everything, run every test (ctest),
+#                           then the hardening stage (ASan/UBSan tests, fuzzing, valgrind)
+#   scripts/dev.sh build    install what is missing and build
+#   scripts/dev.sh package  Debian packages (CPack DEB) in PKG_BUILD_DIR/packages, checked
+#                           with lintian; install with `apt install ./<package>.deb`
+# Environment: BUILD_DIR (default build), PKG_BUILD_DIR (default build-package), JOBS
+# (default nproc), GPTAQ_CUDA (AUTO|ON|OFF), GPTAQ_HARDENING (default 1; 0 skips the
+# hardening stage of `test`).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +29,7 @@ APT_PACKAGES=(
   bindgen
   openmpi-bin libopenmpi-dev
   clang libclang-rt-14-dev valgrind
+  lintian file
 )
 
 log() { printf '== %s\n' "$*"; }
@@ -52,20 +57,56 @@ install_deps() {
     --no-install-recommends "${missing[@]}"
 }
 
-configure_and_build() {
+configure() {
   log "configuring in $BUILD_DIR (GPTAQ_CUDA=$GPTAQ_CUDA)"
   cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DGPTAQ_CUDA="$GPTAQ_CUDA" \
     -DPython3_EXECUTABLE=/usr/bin/python3 "$@"
+}
+
+configure_and_build() {
+  configure "$@"
   log "building with $JOBS jobs"
   cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+# Debian packages: a dedicated build directory configured for /usr (multiarch libdir,
+# no install RPATH, the packages' copyright and changelog files), cpack, then lintian.
+package() {
+  local dir="${PKG_BUILD_DIR:-$ROOT/build-package}"
+  log "configuring packages in $dir (GPTAQ_CUDA=$GPTAQ_CUDA)"
+  cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DGPTAQ_CUDA="$GPTAQ_CUDA" \
+    -DPython3_EXECUTABLE=/usr/bin/python3 -DCMAKE_INSTALL_PREFIX=/usr \
+    -DCMAKE_SKIP_INSTALL_RPATH=ON -DGPTAQ_DEB_DOCS=ON -DGPTAQ_BUILD_TESTS=OFF "$@"
+  log "building with $JOBS jobs"
+  cmake --build "$dir" -j "$JOBS"
+  rm -rf "$dir/packages"
+  (cd "$dir" && cpack -G DEB)
+  local debs=("$dir"/packages/*.deb)
+  for d in "${debs[@]}"; do
+    log "$(basename "$d"): $(dpkg-deb -f "$d" Depends)"
+  done
+  log "lintian"
+  # Errors fail; warnings are printed. Two tags are suppressed, for these reasons:
+  #  initial-upload-closes-no-bugs: these packages are not uploaded to Debian's archive,
+  #    so there is no ITP bug for the changelog to close;
+  #  maintscript-calls-ldconfig: CPack always writes a postinst/postrm calling ldconfig for
+  #    a library in /usr/lib (no switch turns it off); the package also declares the
+  #    ldconfig trigger that lintian asks for, so the call is only redundant.
+  lintian --fail-on error --tag-display-limit 0 \
+    --suppress-tags initial-upload-closes-no-bugs,maintscript-calls-ldconfig "${debs[@]}"
+  log "packages in $dir/packages; install with: apt install ./<package>.deb"
 }
 
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
   demo)
+    # Only what the demo runs: the CLI and the library (with the CUDA module when nvcc
+    # exists); the tests, bindings and examples wait for `build` or `test`.
     install_deps
-    configure_and_build
+    configure
+    log "building the gptaq tool with $JOBS jobs"
+    cmake --build "$BUILD_DIR" -j "$JOBS" --target gptaq_tool
     "$BUILD_DIR/gptaq" demo "$@"
     ;;
   test)
@@ -84,11 +125,15 @@ case "$cmd" in
     install_deps
     configure_and_build "$@"
     ;;
+  package)
+    install_deps
+    package "$@"
+    ;;
   deps)
     install_deps
     ;;
   *)
-    echo "usage: scripts/dev.sh demo|test|build|deps" >&2
+    echo "usage: scripts/dev.sh demo|test|build|package|deps" >&2
     exit 2
     ;;
 esac

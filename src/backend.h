@@ -142,14 +142,18 @@ class Backend {
   virtual void set_num_threads(int threads) { (void)threads; }
 };
 
-// Factories. make_cuda_backend is defined only when the CUDA backend is compiled in;
-// backend_registry.cpp hides that from everything else.
+// Factories. Other backends than the CPU are modules loaded at run time
+// (src/backend_module.h); backend_registry.cpp alone knows them.
 std::unique_ptr<Backend> make_cpu_backend(int num_threads);
-// Throws BACKEND_UNAVAILABLE when CUDA is not compiled in or no device answers.
+// Throws BACKEND_UNAVAILABLE when the backend's module is missing or refused or no device
+// answers (the message names the module paths tried); AUTO falls back to the CPU.
 // note (may be null) gets why this backend was chosen, e.g. AUTO's fallback to the CPU.
 std::unique_ptr<Backend> make_backend(gptaq_backend which, int device, int num_threads,
                                       std::string *note = nullptr);
 bool backend_available(gptaq_backend which);
+// The backends built with this library ("cpu" or "cpu,cuda"), and what was found at run
+// time (loads the modules): "cpu,cuda (1 device, ...)" or "cpu; cuda: <why not>".
 const char *backends_compiled();
+std::string backends_found();
 
 }  // namespace gptaq

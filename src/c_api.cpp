@@ -143,7 +143,7 @@ const char *gptaq_version_string(void) {
 const char *gptaq_build_info(void) {
   static const std::string info = std::string("libgptaq ") + gptaq_version_string() +
                                   "; backends: " + backends_compiled() +
-                                  "; blas: OpenBLAS";
+                                  "; blas: OpenBLAS; found: " + backends_found();
   return info.c_str();
 }
 

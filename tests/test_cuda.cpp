@@ -27,7 +27,9 @@
 namespace {
 
 bool has_cuda_device() { return gptaq_backend_available(GPTAQ_BACKEND_CUDA) == 1; }
-bool cuda_compiled() { return std::string(gptaq_build_info()).find("cuda") != std::string::npos; }
+bool cuda_compiled() {
+  return std::string(gptaq_build_info()).find("backends: cpu,cuda") != std::string::npos;
+}
 
 // GPTAQ_REQUIRE_CUDA=1 (anything but empty or "0"): a device run, where a skip means the
 // check did not happen.

@@ -73,7 +73,10 @@ GPTAQ_API int32_t gptaq_version_number(void);
 /* The version as a static string, e.g. "0.1.0". */
 GPTAQ_API const char *gptaq_version_string(void);
 
-/* A static one-line description of the build: version, backends compiled in, BLAS. */
+/* A static one-line description of the build: version, backends built with it, BLAS,
+ * and the backends found at run time ("found: cpu,cuda (1 device, ...)" or "found: cpu;
+ * cuda: <why not>"). The first call looks for the CUDA module (see
+ * gptaq_backend_available), so it may load the CUDA runtime. */
 GPTAQ_API const char *gptaq_build_info(void);
 
 /* ---------------------------------------------------------------------------------- */
@@ -412,8 +415,13 @@ GPTAQ_API int32_t gptaq_solve_binary(gptaq_ctx *ctx, const float *weight, int64_
 /* Capabilities                                                                         */
 /* ---------------------------------------------------------------------------------- */
 
-/* 1 if `backend` was compiled in and (for CUDA) a device answers, else 0. AUTO and CPU
- * always answer 1. Never fails. */
+/* 1 if `backend` can be used, else 0. AUTO and CPU always answer 1. CUDA answers 1 when
+ * its module loads and a device answers: the CUDA backend is a separate module,
+ * libgptaq-cuda.so, loaded at run time the first time a CUDA (or AUTO) context, this
+ * function or gptaq_build_info asks for it; the library itself never links CUDA. It is
+ * looked for at $GPTAQ_CUDA_MODULE (a file path; when set, the only place tried), else
+ * in gptaq-<major>.<minor>/ beside the loaded libgptaq, then beside libgptaq itself.
+ * The outcome is kept for the life of the process. Never fails. */
 GPTAQ_API int32_t gptaq_backend_available(int32_t backend);
 
 /* ---------------------------------------------------------------------------------- */

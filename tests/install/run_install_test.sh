@@ -5,10 +5,13 @@
 # and CMake package).
 #
 # usage: run_install_test.sh BUILD_DIR CONSUMER_SRC_DIR WORK_DIR CMAKE C_COMPILER PKG_CONFIG VERSION
+#                            HAVE_CUDA MODULE_SUBDIR
 #   PKG_CONFIG may be empty (that half is then skipped and the test says so).
+#   HAVE_CUDA (ON/OFF): whether the CUDA module was built, to be installed in
+#   <libdir>/MODULE_SUBDIR/libgptaq-cuda.so.
 set -euo pipefail
 
-build=$1 src=$2 work=$3 cmake=$4 cc=$5 pkgconfig=$6 version=$7
+build=$1 src=$2 work=$3 cmake=$4 cc=$5 pkgconfig=$6 version=$7 have_cuda=${8:-OFF} subdir=${9:-}
 
 step() { printf '== %s\n' "$*"; }
 die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
@@ -40,6 +43,25 @@ soname_file=$(readlink -f "$libdir/libgptaq.so")
 [ "$(basename "$soname_file")" = "libgptaq.so.$version" ] ||
   die "libgptaq.so resolves to $(basename "$soname_file"), expected libgptaq.so.$version"
 
+# The library links no CUDA library: the CUDA backend is a module it loads at run time.
+needed=$(readelf -d "$soname_file" | grep NEEDED || true)
+case $needed in *cuda*|*cublas*|*cusolver*) die "libgptaq links CUDA: $needed" ;; esac
+if command -v ldd > /dev/null; then
+  ldd "$soname_file" | grep -E 'cudart|cublas|cusolver' && die "ldd libgptaq.so shows CUDA libraries"
+fi
+echo "libgptaq NEEDED: $(echo "$needed" | sed -E 's/.*\[(.*)\]/\1/' | tr '\n' ' ')"
+module=$libdir/$subdir/libgptaq-cuda.so
+case $have_cuda in
+  ON|1|TRUE)
+    [ -f "$module" ] || die "the CUDA module is not installed at $module"
+    nm -D --defined-only "$module" | awk '{print $3}' | grep -qx gptaq_backend_module_v1 ||
+      die "$module does not export gptaq_backend_module_v1"
+    extra=$(nm -D --defined-only "$module" | awk '{print $3}' | grep -v -e '^gptaq_backend_module_v1$' -e '^_init$' -e '^_fini$' -e '^$' || true)
+    [ -z "$extra" ] || die "the CUDA module exports more than its entry point: $(echo $extra | head -c 300)"
+    echo "CUDA module: $module" ;;
+  *) [ ! -e "$module" ] || die "a CUDA module is installed although none was built" ;;
+esac
+
 # No installed text file may point back into the build or source tree.
 if grep -rIl -e "$build" "$prefix" --include='*.pc' --include='*.cmake' 2>/dev/null; then
   die "installed package files mention the build directory $build"
@@ -64,10 +86,14 @@ fi
 
 # The installed tool finds the installed library by itself (RPATH $ORIGIN/../lib...).
 if [ -x "$prefix/bin/gptaq" ]; then
-  out=$(env -u LD_LIBRARY_PATH "$prefix/bin/gptaq" --version 2>&1) ||
+  out=$(env -u LD_LIBRARY_PATH -u GPTAQ_CUDA_MODULE "$prefix/bin/gptaq" --version 2>&1) ||
     die "the installed gptaq tool does not run without LD_LIBRARY_PATH: $out"
   case $out in *"libgptaq $version"*) ;; *) die "installed tool reports: $out" ;; esac
   echo "installed tool: $(echo "$out" | tail -n1)"
+  # ... and the installed library finds the installed module (beside itself, dladdr).
+  case $have_cuda in
+    ON|1|TRUE) case $out in *"$module"*) ;; *) die "the installed library did not look at $module: $out" ;; esac ;;
+  esac
 fi
 
 run_consumer() {  # binary, label, lib dir
@@ -141,6 +167,15 @@ if [ -n "$pkgconfig" ]; then
   run_consumer "$work/consumer_pc_moved" "pkg-config (moved)" "$moved/$libdir_rel"
 fi
 cmake_consumer "$moved" "$work/cmake-build-moved" "find_package (moved)"
+if [ -x "$moved/bin/gptaq" ]; then
+  case $have_cuda in
+    ON|1|TRUE)
+      out=$(env -u LD_LIBRARY_PATH -u GPTAQ_CUDA_MODULE "$moved/bin/gptaq" --version 2>&1)
+      case $out in *"$moved/$libdir_rel/$subdir/libgptaq-cuda.so"*) ;;
+        *) die "the moved library did not look for its module in the moved prefix: $out" ;; esac
+      echo "moved prefix: the library finds its module at $moved/$libdir_rel/$subdir" ;;
+  esac
+fi
 run_consumer "$work/cmake-build-moved/consumer" "find_package (moved)" "$moved/$libdir_rel"
 
 rm -rf "$work"
