@@ -31,6 +31,8 @@ class FakeBackend : public Backend {
   void stats_finish(gptaq::StatsBuffers &, int64_t) override { refuse("stats_finish"); }
   void copy2d(void *, size_t, const void *, size_t, size_t, size_t) override { refuse("copy2d"); }
   void zero(void *p, size_t bytes) override { std::memset(p, 0, bytes); }
+  // Batches are refused by stats_add below; nothing to check first.
+  void check_batch(const void *, const void *, int64_t, int64_t, gptaq_dtype) override {}
   int64_t stats_add(gptaq::StatsBuffers &, int64_t n, const void *, const void *, int64_t tokens,
                     gptaq_dtype, const uint8_t *) override {
     gptaq::fail(GPTAQ_ERR_DEVICE, "fake backend: stats_add of %lld x %lld refused inside the module",
