@@ -14,6 +14,7 @@
 
 #include "linalg.h"
 #include "options.h"
+#include "progress.h"
 
 namespace {
 
@@ -70,7 +71,7 @@ int run(int argc, char **argv) {
   CLI::App app{"Benchmark statistics and solve on synthetic structured data", "bench"};
   int64_t rows = 4096, cols = 4096, tokens = 8192, batch = 2048;
   int repeat = 1;
-  bool json = false;
+  bool json = false, progress = false;
   cli::QuantOptions q;
   q.act_order = false;
   app.add_option("--rows", rows, "weight rows (out_features)")->check(CLI::PositiveNumber);
@@ -79,6 +80,9 @@ int run(int argc, char **argv) {
   app.add_option("--batch", batch, "tokens per add_batch call")->check(CLI::PositiveNumber);
   app.add_option("--repeat", repeat, "solves to time (best is reported)")->check(CLI::PositiveNumber);
   app.add_flag("--json", json, "print one JSON object as the last line");
+  app.add_flag("--progress", progress,
+               "also time a second context with a no-op counting progress callback, side by "
+               "side, and print the callback's overhead");
   q.add_to(app);
   if (int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
 
@@ -104,41 +108,57 @@ int run(int argc, char **argv) {
     const double sgemm_gflops = measure_sgemm(static_cast<int>(std::min<int64_t>(cols, 4096)), 1024);
     const double base_rss = peak_rss_mib();
 
-    gptaq_ctx *ctx = nullptr;
-    cli::check(gptaq_ctx_create(&ctx, cols, &cfg), nullptr, "creating the context");
-    std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> guard(ctx, gptaq_ctx_free);
-
-    // Statistics: stream `tokens` tokens in batches (the same synthetic batch reused).
-    auto t0 = clock_type::now();
-    for (int64_t done = 0; done < tokens; done += data_tokens) {
-      const int64_t n = std::min(data_tokens, tokens - done);
-      cli::check(gptaq_add_batch(ctx, xq.data(), asym ? xfp.data() : nullptr, n, GPTAQ_DTYPE_F32),
-                 ctx, "adding a batch");
-    }
-    const double stats_s = cfg.method == GPTAQ_METHOD_RTN ? 0.0 : seconds_since(t0);
-
     const int64_t G = gptaq_num_groups(cols, cfg.group_size);
     std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
     std::vector<float> scales(static_cast<size_t>(rows * G * std::max(1, cfg.bits))),
         zeros(static_cast<size_t>(rows * G));
-    double solve_s = 1e30, first_s = 0.0;
-    for (int r = 0; r < repeat; ++r) {
-      // The first solve factors H; later ones reuse the cached factorization.
-      gptaq_solve_info info;
-      std::memset(&info, 0, sizeof info);
-      info.struct_size = sizeof info;
-      auto t1 = clock_type::now();
-      int32_t st = cfg.quantizer == GPTAQ_QUANTIZER_BINARY
-                       ? gptaq_solve_binary(ctx, w.data(), rows, cols, codes.data(), scales.data(),
-                                            zeros.data(), nullptr, nullptr, &info)
-                       : gptaq_solve(ctx, w.data(), rows, cols, codes.data(), scales.data(),
-                                     zeros.data(), nullptr, nullptr, &info);
-      cli::check(st, ctx, "solving");
-      const double s = seconds_since(t1);
-      if (r == 0) first_s = s;
-      solve_s = std::min(solve_s, s);
-    }
+    // One context's statistics and solves; with `counter`, a no-op progress callback
+    // that only counts its calls is installed first.
+    struct Timing {
+      double stats_s = 0.0, first_s = 0.0, solve_s = 1e30;
+      int64_t calls = 0;
+    };
+    auto measure = [&](int64_t *counter) {
+      Timing tm;
+      gptaq_ctx *ctx = nullptr;
+      cli::check(gptaq_ctx_create(&ctx, cols, &cfg), nullptr, "creating the context");
+      std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> guard(ctx, gptaq_ctx_free);
+      if (counter)
+        cli::check(gptaq_ctx_set_progress(ctx, [](void *u, int32_t, int64_t, int64_t) -> int32_t {
+                     ++*static_cast<int64_t *>(u);
+                     return 0;
+                   }, counter), ctx, "setting the progress callback");
+      // Statistics: stream `tokens` tokens in batches (the same synthetic batch reused).
+      auto t0 = clock_type::now();
+      for (int64_t done = 0; done < tokens; done += data_tokens) {
+        const int64_t n = std::min(data_tokens, tokens - done);
+        cli::check(gptaq_add_batch(ctx, xq.data(), asym ? xfp.data() : nullptr, n, GPTAQ_DTYPE_F32),
+                   ctx, "adding a batch");
+      }
+      tm.stats_s = cfg.method == GPTAQ_METHOD_RTN ? 0.0 : seconds_since(t0);
+      double &solve_s = tm.solve_s, &first_s = tm.first_s;
+      for (int r = 0; r < repeat; ++r) {
+        // The first solve factors H; later ones reuse the cached factorization.
+        gptaq_solve_info info;
+        std::memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        auto t1 = clock_type::now();
+        int32_t st = cfg.quantizer == GPTAQ_QUANTIZER_BINARY
+                         ? gptaq_solve_binary(ctx, w.data(), rows, cols, codes.data(), scales.data(),
+                                              zeros.data(), nullptr, nullptr, &info)
+                         : gptaq_solve(ctx, w.data(), rows, cols, codes.data(), scales.data(),
+                                       zeros.data(), nullptr, nullptr, &info);
+        cli::check(st, ctx, "solving");
+        const double s = seconds_since(t1);
+        if (r == 0) first_s = s;
+        solve_s = std::min(solve_s, s);
+      }
+      if (counter) tm.calls = *counter;
+      return tm;
+    };
+    const Timing plain = measure(nullptr);
     const double peak = peak_rss_mib();
+    const double stats_s = plain.stats_s, first_s = plain.first_s, solve_s = plain.solve_s;
 
     const double n = static_cast<double>(cols), m = static_cast<double>(rows),
                  T = static_cast<double>(tokens);
@@ -160,6 +180,20 @@ int run(int argc, char **argv) {
       std::printf("solve with the factorization reused: %.3f s\n", solve_s);
     std::printf("peak RSS %.0f MiB (%.0f MiB before the context; one column^2 fp32 matrix is %.0f MiB)\n",
                 peak, base_rss, mat_mib);
+    if (progress) {
+      int64_t calls = 0;
+      const Timing cb = measure(&calls);
+      auto pct = [](double with, double without) {
+        return without > 0 ? 100.0 * (with - without) / without : 0.0;
+      };
+      std::printf("with a no-op progress callback (%lld calls in all): statistics %.3f s "
+                  "(%+.2f%%), solve %.3f s (%+.2f%%)%s\n",
+                  static_cast<long long>(cb.calls), cb.stats_s, pct(cb.stats_s, stats_s),
+                  cb.first_s, pct(cb.first_s, first_s),
+                  repeat > 1 ? cli::format(", reused %.3f s (%+.2f%%)", cb.solve_s,
+                                           pct(cb.solve_s, solve_s)).c_str()
+                             : "");
+    }
     if (json)
       std::printf("{\"method\":\"%s\",\"rows\":%lld,\"cols\":%lld,\"tokens\":%lld,\"bits\":%d,"
                   "\"group_size\":%d,\"act_order\":%d,\"stats_seconds\":%.6f,\"solve_seconds\":%.6f,"
