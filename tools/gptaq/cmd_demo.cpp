@@ -115,7 +115,8 @@ void write_report(const std::string &dir, const std::vector<Variant> &variants,
     bars.push_back({variant_label(v), v.bits, errs[i]});
   }
   const std::string svg = cli::svg_bar_chart(
-      bars, "gptaq demo: output error by method and bits", "output relative error (log)");
+      bars, "gptaq demo: output error by method and bits",
+      "relative error of the network output on held-out tokens");
   const std::pair<std::string, const std::string *> files[] = {{"demo.md", &md},
                                                                 {"demo.svg", &svg}};
   for (const auto &f : files) {

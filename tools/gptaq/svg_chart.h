@@ -1,6 +1,6 @@
-// A grouped bar chart as a self-contained SVG (no dependencies): one group of bars per
-// bit width, one bar per method, the value on a log10 axis (errors of different methods
-// span decades). Used by `gptaq demo --report`.
+// A grouped bar chart as a self-contained SVG (no dependencies): one panel per bit width,
+// one bar per method, each panel on its own linear axis from 0 with the values written
+// above the bars. Used by `gptaq demo --report`.
 #pragma once
 
 #include <algorithm>
@@ -40,78 +40,68 @@ inline std::string svg_bar_chart(const std::vector<ChartBar> &bars, const std::s
     if (std::find(series.begin(), series.end(), b.series) == series.end()) series.push_back(b.series);
     if (std::find(groups.begin(), groups.end(), b.group) == groups.end()) groups.push_back(b.group);
   }
-  double lo = 1e300, hi = 0.0;
-  for (const ChartBar &b : bars)
-    if (b.value > 0) {
-      lo = std::min(lo, b.value);
-      hi = std::max(hi, b.value);
-    }
-  if (hi <= 0) lo = 0.1, hi = 1.0;
-  const int d_lo = static_cast<int>(std::floor(std::log10(lo))),
-            d_hi = std::max(d_lo + 1, static_cast<int>(std::ceil(std::log10(hi))));
-  const double W = 760, H = 420, left = 70, right = 180, top = 44, bottom = 56;
-  const double pw = W - left - right, ph = H - top - bottom;
-  auto y_of = [&](double v) {
-    const double f = (std::log10(v) - d_lo) / (d_hi - d_lo);
-    return top + ph * (1.0 - f);
-  };
+  // One panel per group with its own linear axis from 0: errors at 2 and 4 bits differ by
+  // 10x, while the methods within a group differ by a few percent, which a shared or
+  // logarithmic axis would hide.
+  const double W = 900, H = 430, left = 20, right = 170, top = 48, bottom = 40, gap = 46;
+  const double ph = H - top - bottom;
+  const double pw = (W - left - right - gap * static_cast<double>(groups.size())) /
+                    static_cast<double>(std::max<size_t>(1, groups.size()));
   std::string s;
-  char buf[512];
+  char buf[640];
   std::snprintf(buf, sizeof buf,
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
-                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                W, H, W, H);
+                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"11\">\n"
+                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+                "<text x=\"%.0f\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%s</text>\n"
+                "<text x=\"%.0f\" y=\"38\" fill=\"#555\">%s; lower is better</text>\n",
+                W, H, W, H, left, svg_escape(title).c_str(), left, svg_escape(y_label).c_str());
   s += buf;
-  std::snprintf(buf, sizeof buf,
-                "<text x=\"%.0f\" y=\"24\" font-size=\"15\" font-weight=\"bold\">%s</text>\n",
-                left, svg_escape(title).c_str());
-  s += buf;
-  // Decade grid lines and labels.
-  for (int d = d_lo; d <= d_hi; ++d) {
-    const double y = y_of(std::pow(10.0, d));
-    std::snprintf(buf, sizeof buf,
-                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n",
-                  left, y, left + pw, y, left - 6, y + 4, d);
-    s += buf;
-  }
-  std::snprintf(buf, sizeof buf,
-                "<text transform=\"translate(18 %.1f) rotate(-90)\" text-anchor=\"middle\">%s"
-                "</text>\n",
-                top + ph / 2, svg_escape(y_label).c_str());
-  s += buf;
-  const double gw = pw / static_cast<double>(groups.size());
-  const double bw = gw * 0.8 / static_cast<double>(series.size());
   for (size_t g = 0; g < groups.size(); ++g) {
-    const double gx = left + gw * static_cast<double>(g) + gw * 0.1;
+    const double x0 = left + gap + (pw + gap) * static_cast<double>(g);
+    double mx = 0.0;
+    for (const ChartBar &b : bars)
+      if (b.group == groups[g]) mx = std::max(mx, b.value);
+    if (!(mx > 0)) mx = 1.0;
+    // A round top for the axis: 1, 2 or 5 times a power of ten.
+    const double p10 = std::pow(10.0, std::floor(std::log10(mx)));
+    const double top_v = mx <= p10 ? p10 : mx <= 2 * p10 ? 2 * p10 : mx <= 5 * p10 ? 5 * p10 : 10 * p10;
+    for (int t = 0; t <= 4; ++t) {
+      const double v = top_v * t / 4.0, y = top + ph * (1.0 - v / top_v);
+      std::snprintf(buf, sizeof buf,
+                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n"
+                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n",
+                    x0, y, x0 + pw, y, t == 0 ? "#333" : "#ddd", x0 - 4, y + 4, v);
+      s += buf;
+    }
+    const double bw = pw * 0.86 / static_cast<double>(series.size());
     for (const ChartBar &b : bars) {
       if (b.group != groups[g] || !(b.value > 0)) continue;
       const size_t k = static_cast<size_t>(
           std::find(series.begin(), series.end(), b.series) - series.begin());
-      const double x = gx + bw * static_cast<double>(k), y = y_of(b.value);
+      const double x = x0 + pw * 0.07 + bw * static_cast<double>(k);
+      const double y = top + ph * (1.0 - std::min(b.value, top_v) / top_v);
       std::snprintf(buf, sizeof buf,
                     "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-                    "<title>%s, %d bits: %.5g</title></rect>\n",
-                    x, y, bw * 0.92, top + ph - y, colors[k % 8], svg_escape(b.series).c_str(),
-                    b.group, b.value);
+                    "<title>%s, %d bits: %.5g</title></rect>\n"
+                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"9\">%.3f"
+                    "</text>\n",
+                    x, y, bw * 0.9, top + ph - y, colors[k % 8], svg_escape(b.series).c_str(),
+                    b.group, b.value, x + bw * 0.45, y - 3, b.value);
       s += buf;
     }
     std::snprintf(buf, sizeof buf,
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d bits</text>\n",
-                  left + gw * (static_cast<double>(g) + 0.5), top + ph + 20, groups[g]);
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">%d bits"
+                  "</text>\n",
+                  x0 + pw / 2, top + ph + 22, groups[g]);
     s += buf;
   }
-  std::snprintf(buf, sizeof buf,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n",
-                left, top + ph, left + pw, top + ph);
-  s += buf;
   for (size_t k = 0; k < series.size(); ++k) {
     const double y = top + 10 + 22.0 * static_cast<double>(k);
     std::snprintf(buf, sizeof buf,
                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"14\" fill=\"%s\"/>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                  left + pw + 20, y, colors[k % 8], left + pw + 40, y + 11,
+                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">%s</text>\n",
+                  W - right + 20, y, colors[k % 8], W - right + 40, y + 11,
                   svg_escape(series[k]).c_str());
     s += buf;
   }
