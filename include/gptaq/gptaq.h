@@ -284,8 +284,9 @@ typedef int32_t (*gptaq_progress_fn)(void *user_data, int32_t phase, int64_t don
  * installing one never changes results). Solves: FACTORIZATION (start and end; absent
  * when the cached factorization is reused and for RTN), SWEEP (per block), PACKING.
  * Cost of cancelling a batch: while a callback is set, gptaq_add_batch* copies the
- * statistics first (columns^2 floats, twice for GPTAQ, in the backend's memory) so that
- * a cancellation can restore them exactly; if that memory is not available the batch
+ * statistics first so that a cancellation (or any error) restores them exactly; the copy
+ * (columns^2 floats, twice for GPTAQ, in the backend's memory) stays allocated on the
+ * context until the callback is cleared. If that memory is not available the batch
  * reports only its start (where cancelling changes nothing) and a WARN message says so.
  * A solve caches a new factorization only when it succeeds. On GPTAQ_ERR_CANCELLED the
  * solve's output buffers may be partly written.
