@@ -64,9 +64,9 @@ int64_t stats_chunk_tokens(int64_t tokens, int64_t n) {
 }
 
 // A copy of the statistics taken before a batch changes them, so that a cancelled (or
-// failed) batch of several chunks can be undone exactly.
+// failed) batch of several chunks can be undone exactly. The buffers live on the context
+// while a progress callback is set.
 struct StatsBackup {
-  DevBuf xx, dx, xsum;
   double tokens = 0.0;
   bool upper_stale = false;
   bool taken = false;
@@ -74,25 +74,31 @@ struct StatsBackup {
   void take(gptaq_ctx &ctx) {
     Backend &be = *ctx.be;
     const size_t mat = sizeof(float) * static_cast<size_t>(ctx.n) * static_cast<size_t>(ctx.n);
-    xx = DevBuf(&be, mat);
-    if (ctx.stats.dx) dx = DevBuf(&be, mat);
-    xsum = DevBuf(&be, sizeof(double) * static_cast<size_t>(ctx.n));
-    be.copy(xx.get(), ctx.stats.xx, mat);
-    if (ctx.stats.dx) be.copy(dx.get(), ctx.stats.dx, mat);
-    be.copy(xsum.get(), ctx.stats.xsum, sizeof(double) * static_cast<size_t>(ctx.n));
+    if (!ctx.backup_xx) ctx.backup_xx = DevBuf(&be, mat);
+    if (ctx.stats.dx && !ctx.backup_dx) ctx.backup_dx = DevBuf(&be, mat);
+    if (!ctx.backup_xsum) ctx.backup_xsum = DevBuf(&be, sizeof(double) * static_cast<size_t>(ctx.n));
+    be.copy(ctx.backup_xx.get(), ctx.stats.xx, mat);
+    if (ctx.stats.dx) be.copy(ctx.backup_dx.get(), ctx.stats.dx, mat);
+    be.copy(ctx.backup_xsum.get(), ctx.stats.xsum, ctx.backup_xsum.bytes());
     tokens = ctx.stats.tokens;
     upper_stale = ctx.stats.upper_stale;
     taken = true;
   }
-  void restore(gptaq_ctx &ctx) {
+  void restore(gptaq_ctx &ctx) const {
     Backend &be = *ctx.be;
-    be.copy(ctx.stats.xx, xx.get(), xx.bytes());
-    if (ctx.stats.dx) be.copy(ctx.stats.dx, dx.get(), dx.bytes());
-    be.copy(ctx.stats.xsum, xsum.get(), xsum.bytes());
+    be.copy(ctx.stats.xx, ctx.backup_xx.get(), ctx.backup_xx.bytes());
+    if (ctx.stats.dx) be.copy(ctx.stats.dx, ctx.backup_dx.get(), ctx.backup_dx.bytes());
+    be.copy(ctx.stats.xsum, ctx.backup_xsum.get(), ctx.backup_xsum.bytes());
     ctx.stats.tokens = tokens;
     ctx.stats.upper_stale = upper_stale;
   }
 };
+
+void release_backup(gptaq_ctx &ctx) {
+  ctx.backup_xx.reset();
+  ctx.backup_dx.reset();
+  ctx.backup_xsum.reset();
+}
 
 void fill_info(gptaq_solve_info *info, const SolveOutputs &o, const gptaq_ctx &ctx,
                int64_t n_groups, double seconds) {
@@ -216,6 +222,7 @@ int32_t gptaq_ctx_create(gptaq_ctx **out, int64_t columns, const gptaq_config *c
 void gptaq_ctx_free(gptaq_ctx *ctx) {
   if (!ctx) return;
   try {
+    release_backup(*ctx);
     ctx->factor = Factor();
     ctx->xx.reset();
     ctx->dx.reset();
@@ -296,6 +303,7 @@ int32_t gptaq_ctx_set_progress(gptaq_ctx *ctx, gptaq_progress_fn fn, void *user_
   return guarded_ctx(ctx, [&] {
     ctx->progress = fn;
     ctx->progress_user = fn ? user_data : nullptr;
+    if (!fn) release_backup(*ctx);
   });
 }
 
@@ -341,6 +349,7 @@ int32_t gptaq_add_batch_masked(gptaq_ctx *ctx, const void *x_q, const void *x_fp
       } catch (const Error &e) {
         if (e.status() != GPTAQ_ERR_OUT_OF_MEMORY) throw;
         backup = StatsBackup();
+        release_backup(*ctx);
         log_msg(*ctx, GPTAQ_LOG_WARN,
                 "no memory for the copy of the statistics that cancelling a batch needs: "
                 "this batch reports no progress and cannot be cancelled (%s)", e.what());

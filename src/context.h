@@ -80,6 +80,10 @@ struct gptaq_ctx {
   gptaq_log_fn log = nullptr;
   void *log_user = nullptr;
   std::string backend_note;  // why this backend (logged when a log callback is set)
+  // While a progress callback is set: the copy of the statistics that gptaq_add_batch*
+  // restores on a cancellation, kept between batches (a fresh allocation per batch costs
+  // page faults on every batch). Freed when the callback is cleared.
+  gptaq::DevBuf backup_xx, backup_dx, backup_xsum;
 
   bool wants_cross() const { return cfg.method == GPTAQ_METHOD_GPTAQ; }
 };

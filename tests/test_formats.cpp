@@ -962,7 +962,7 @@ TEST_CASE("imatrix: GGUF in_sum2 is the diagonal of the streamed statistics, cou
   CHECK(g.strings["general.type"] == "imatrix");
   CHECK(g.string_arrays["imatrix.datasets"] == std::vector<std::string>{"calib.npy"});
   CHECK(g.u32s["imatrix.chunk_size"] == 100);
-  CHECK(g.u32s["imatrix.chunk_count"] == uint32_t((counted + 99) / 100));
+  CHECK(g.u32s["imatrix.chunk_count"] == uint32_t(counted / 100));  // whole chunks
   REQUIRE(g.tensors.size() == 6);
   // As llama.cpp writes them: entries sorted by weight name, in_sum2 then counts.
   std::vector<std::string> bases;
@@ -979,14 +979,15 @@ TEST_CASE("imatrix: GGUF in_sum2 is the diagonal of the streamed statistics, cou
     REQUIRE(g.tensors.count(s2) == 1);
     REQUIRE(g.tensors.count(cn) == 1);
     CHECK(g.tensors[s2].type == 0);
-    CHECK(g.tensors[s2].ne == std::vector<uint64_t>{uint64_t(n), 1});
-    CHECK(g.tensors[cn].ne == std::vector<uint64_t>{1, 1});
+    // 1-D, as llama-imatrix writes them (gguf drops trailing dimensions of 1).
+    CHECK(g.tensors[s2].ne == std::vector<uint64_t>{uint64_t(n)});
+    CHECK(g.tensors[cn].ne == std::vector<uint64_t>{1});
     const auto sums = g.f32(s2);
     for (int64_t j = 0; j < n; ++j) CHECK(sums[j] == doctest::Approx(want[j]).epsilon(1e-5));
     CHECK(g.f32(cn)[0] == float(counted));
   }
   CHECK(g.tensors["blk.1.ffn_down_exps.weight.in_sum2"].ne == std::vector<uint64_t>{8, 2});
-  CHECK(g.tensors["blk.1.ffn_down_exps.weight.counts"].ne == std::vector<uint64_t>{1, 2});
+  CHECK(g.tensors["blk.1.ffn_down_exps.weight.counts"].ne == std::vector<uint64_t>{2});
   const auto ex = g.f32("blk.1.ffn_down_exps.weight.in_sum2");
   for (size_t i = 0; i < ex.size(); ++i) CHECK(ex[i] == 2.0f * float(i));
   CHECK(g.f32("blk.1.ffn_down_exps.weight.counts") == std::vector<float>{6.0f, 0.0f});
@@ -1009,7 +1010,7 @@ TEST_CASE("imatrix: GGUF in_sum2 is the diagonal of the streamed statistics, cou
     c.p += size_t(nval) * 4;
     entries[name] = {ncall, vals};
   }
-  CHECK(int32_t(c.u(4)) == int32_t((counted + 99) / 100));
+  CHECK(int32_t(c.u(4)) == int32_t(counted / 100));  // the trailer: whole chunks
   const uint32_t dlen = uint32_t(c.u(4));
   CHECK(std::string(reinterpret_cast<const char *>(b.data() + c.p), dlen) == "calib.npy");
   CHECK(c.p + dlen == b.size());
@@ -1042,4 +1043,29 @@ TEST_CASE("imatrix: GGUF in_sum2 is the diagonal of the streamed statistics, cou
   gptaq_ctx_free(ctx);
   std::remove(path.c_str());
   std::remove(dat.c_str());
+}
+
+TEST_CASE("imatrix: chunk_count counts whole chunks, as llama-imatrix (1100 tokens / 512 -> 2)") {
+  gptaq_imatrix *im = nullptr;
+  const std::vector<float> sums{1.0f, 2.0f, 3.0f};
+  for (const auto &tc : {std::pair<float, uint32_t>{1100.0f, 2}, {511.0f, 0}, {512.0f, 1},
+                         {1536.0f, 3}}) {
+    CAPTURE(tc.first);
+    REQUIRE(gptaq_imatrix_create(&im) == GPTAQ_OK);
+    REQUIRE(gptaq_imatrix_add(im, "blk.0.attn_q.weight", 3, 1, sums.data(), &tc.first) ==
+            GPTAQ_OK);
+    const std::string path = tmp_path("chunks.gguf"), dat = tmp_path("chunks.dat");
+    REQUIRE(gptaq_imatrix_save(im, path.c_str(), GPTAQ_IMATRIX_GGUF) == GPTAQ_OK);
+    Gguf g = read_gguf(path);
+    CHECK(g.u32s["imatrix.chunk_size"] == 512);
+    CHECK(g.u32s["imatrix.chunk_count"] == tc.second);
+    REQUIRE(gptaq_imatrix_save(im, dat.c_str(), GPTAQ_IMATRIX_DAT) == GPTAQ_OK);
+    const auto b = slurp(dat);
+    // One entry of 3 values and no dataset: the trailer's chunk count is 8 bytes from the end.
+    REQUIRE(b.size() >= 8);
+    int32_t trailer = 0;
+    std::memcpy(&trailer, b.data() + b.size() - 8, 4);
+    CHECK(trailer == int32_t(tc.second));
+    gptaq_imatrix_free(im);
+  }
 }

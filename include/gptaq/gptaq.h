@@ -259,14 +259,17 @@ GPTAQ_API int32_t gptaq_ctx_set_stream(gptaq_ctx *ctx, void *stream);
 
 /* The phase a progress report is about. */
 typedef enum gptaq_phase {
-  GPTAQ_PHASE_STATISTICS = 0,    /* accumulating a batch (gptaq_add_batch*, stats load) */
+  GPTAQ_PHASE_STATISTICS = 0,    /* accumulating a batch (gptaq_add_batch*)             */
   GPTAQ_PHASE_FACTORIZATION = 1, /* damping, Cholesky, inverse, GPTAQ's P               */
   GPTAQ_PHASE_SWEEP = 2,         /* the column sweep (GPTQT: also the scale search)     */
   GPTAQ_PHASE_PACKING = 3        /* writing the outputs (un-permutation, dequant)       */
 } gptaq_phase;
 
 /* Progress callback: `done` of `total` units of `phase` (a gptaq_phase) are finished
- * (columns for the factorization and sweep, tokens for statistics, rows for packing).
+ * (columns for the factorization and sweep, tokens of the batch for statistics, rows for
+ * packing; GPTQT's sweep counts 2 x columns, the scale search being the first half).
+ * Each phase of a call reports done = 0 first and done = total last, with done never
+ * decreasing in between.
  * Return 0 to go on, non-zero to cancel: the call then returns GPTAQ_ERR_CANCELLED and
  * leaves the context exactly as before the call (statistics, cached factorization and
  * configuration); the same context may be used again at once. */
@@ -276,8 +279,20 @@ typedef int32_t (*gptaq_progress_fn)(void *user_data, int32_t phase, int64_t don
 /* Set (fn non-NULL) or clear (fn NULL) the context's progress callback. It is called on
  * the calling thread, inside gptaq_add_batch, gptaq_add_batch_masked, gptaq_solve and
  * gptaq_solve_binary, at a bounded rate (per block of columns, per statistics chunk, at
- * the start and the end of each phase: at most a few hundred calls per call), so its
- * cost is negligible. It must not call back into the same context.
+ * the start and the end of each phase: at most 258 calls per phase), so its cost is
+ * negligible (with the CUDA backend it runs on the host between blocks). It must not
+ * call back into the same context.
+ * Phases per call: gptaq_add_batch*: STATISTICS (a batch is added in chunks of at least
+ * 1024 tokens, at most 64 of them; the chunking does not depend on the callback, so
+ * installing one never changes results). Solves: FACTORIZATION (start and end; absent
+ * when the cached factorization is reused and for RTN), SWEEP (per block), PACKING.
+ * Cost of cancelling a batch: while a callback is set, gptaq_add_batch* copies the
+ * statistics first so that a cancellation (or any error) restores them exactly; the copy
+ * (columns^2 floats, twice for GPTAQ, in the backend's memory) stays allocated on the
+ * context until the callback is cleared. If that memory is not available the batch
+ * reports only its start (where cancelling changes nothing) and a WARN message says so.
+ * A solve caches a new factorization only when it succeeds. On GPTAQ_ERR_CANCELLED the
+ * solve's output buffers may be partly written.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx), GPTAQ_ERR_BUSY. */
 GPTAQ_API int32_t gptaq_ctx_set_progress(gptaq_ctx *ctx, gptaq_progress_fn fn,
                                          void *user_data);
@@ -294,7 +309,10 @@ typedef void (*gptaq_log_fn)(void *user_data, int32_t level, const char *message
 
 /* Set (fn non-NULL) or clear (fn NULL) the context's log callback, called on the calling
  * thread from the context's calls. The library never prints; without a callback the
- * messages are dropped.
+ * messages are dropped. Setting a callback logs (INFO) the backend the context runs on
+ * and why (e.g. AUTO's fallback to the CPU). Messages: WARN for each damping retry and
+ * the retries a factorization needed; INFO when the cached factorization is reused;
+ * DEBUG with the size and time of each phase.
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx), GPTAQ_ERR_BUSY. */
 GPTAQ_API int32_t gptaq_ctx_set_log(gptaq_ctx *ctx, gptaq_log_fn fn, void *user_data);
 
@@ -318,7 +336,8 @@ GPTAQ_API int32_t gptaq_ctx_set_log(gptaq_ctx *ctx, gptaq_log_fn fn, void *user_
  * Returns GPTAQ_OK, GPTAQ_ERR_INVALID_ARGUMENT (NULL ctx/x_q, x_fp missing for GPTAQ or
  * given for other methods, bad dtype, tokens < 0), GPTAQ_ERR_NON_FINITE,
  * GPTAQ_ERR_SHAPE (tokens * columns overflows), GPTAQ_ERR_OUT_OF_MEMORY,
- * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+ * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY, GPTAQ_ERR_CANCELLED (the progress callback asked to
+ * stop: the statistics are exactly as before the call). */
 GPTAQ_API int32_t gptaq_add_batch(gptaq_ctx *ctx, const void *x_q, const void *x_fp,
                                   int64_t tokens, int32_t dtype);
 
@@ -377,7 +396,8 @@ typedef struct gptaq_solve_info {
  * fp32, or the propagated error overflowed, e.g. with a huge GPTAQ alpha: the outputs
  * are then unspecified),
  * GPTAQ_ERR_NO_DATA, GPTAQ_ERR_NOT_POSITIVE_DEFINITE, GPTAQ_ERR_OUT_OF_MEMORY,
- * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY. */
+ * GPTAQ_ERR_DEVICE, GPTAQ_ERR_BUSY, GPTAQ_ERR_CANCELLED (the progress callback asked to
+ * stop: statistics and cached factorization as before the call, outputs unspecified). */
 GPTAQ_API int32_t gptaq_solve(gptaq_ctx *ctx, const float *weight, int64_t rows,
                               int64_t columns, uint8_t *codes, float *scales, float *zeros,
                               int32_t *g_idx, float *dequant, gptaq_solve_info *info);
@@ -785,7 +805,8 @@ GPTAQ_API int32_t gptaq_imatrix_add_ctx(gptaq_imatrix *im, const char *name, gpt
 GPTAQ_API int32_t gptaq_imatrix_add_dataset(gptaq_imatrix *im, const char *dataset);
 
 /* Tokens per chunk, >= 1 (llama-imatrix's n_ctx, default 512): imatrix.chunk_size,
- * and imatrix.chunk_count = ceil(largest count / chunk_size). */
+ * and imatrix.chunk_count (also the .dat trailer) = floor(largest count / chunk_size),
+ * the whole chunks, as llama-imatrix counts them (1100 tokens in chunks of 512: 2). */
 GPTAQ_API int32_t gptaq_imatrix_set_chunk_size(gptaq_imatrix *im, int32_t chunk_size);
 
 /* Write the collection to `path` in `format` (gptaq_imatrix_format).

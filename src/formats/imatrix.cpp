@@ -6,7 +6,10 @@
 // alignment (32), then the tensor data, each tensor padded to the alignment. Strings are
 // u64 length + bytes. An imatrix has general.type = "imatrix", imatrix.datasets (array
 // of strings), imatrix.chunk_count and imatrix.chunk_size (u32), and per weight
-// "<name>.in_sum2" F32 [n_per_row, n_mat] and "<name>.counts" F32 [1, n_mat].
+// "<name>.in_sum2" F32 [n_per_row, n_mat] and "<name>.counts" F32 [n_mat], with trailing
+// dimensions of 1 left out as gguf writes them (ggml_n_dims): 1-D [n_per_row] and [1]
+// for an ordinary weight. imatrix.chunk_count is the number of whole chunks,
+// floor(tokens / chunk_size), as llama-imatrix counts the chunks it processed.
 #include "formats/imatrix.h"
 
 #include <algorithm>
@@ -107,7 +110,7 @@ uint32_t gptaq_imatrix::chunk_count() const {
   double mx = 0.0;
   for (const auto &kv : entries)
     for (double c : kv.second.counts) mx = std::max(mx, c);
-  const double chunks = std::ceil(mx / chunk_size);
+  const double chunks = std::floor(mx / chunk_size);
   return chunks > 4294967295.0 ? 4294967295u : static_cast<uint32_t>(chunks);
 }
 
@@ -142,15 +145,14 @@ void gptaq_imatrix::save_gguf(const std::string &path) const {
   for (const auto &kv : entries) {
     const Entry &e = kv.second;
     o.str(kv.first + ".in_sum2");
-    o.u32(2);
+    o.u32(e.n_mat > 1 ? 2 : 1);
     o.u64(static_cast<uint64_t>(e.n_per_row));
-    o.u64(static_cast<uint64_t>(e.n_mat));
+    if (e.n_mat > 1) o.u64(static_cast<uint64_t>(e.n_mat));
     o.u32(kGgmlTypeF32);
     o.u64(offset);
     offset += padded(4 * static_cast<uint64_t>(e.n_per_row) * static_cast<uint64_t>(e.n_mat));
     o.str(kv.first + ".counts");
-    o.u32(2);
-    o.u64(1);
+    o.u32(1);
     o.u64(static_cast<uint64_t>(e.n_mat));
     o.u32(kGgmlTypeF32);
     o.u64(offset);

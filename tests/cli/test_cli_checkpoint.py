@@ -263,13 +263,14 @@ def test_imatrix_gguf_and_dat(model, tmp_path):
     version, kv, t = parse_gguf(tmp_path / "im.gguf")
     assert version == 3 and kv["general.type"] == "imatrix"
     assert kv["imatrix.datasets"] == ["calib.txt"] and kv["imatrix.chunk_size"] == 100
-    assert kv["imatrix.chunk_count"] == 6  # ceil(512 / 100)
+    assert kv["imatrix.chunk_count"] == 5  # whole chunks: floor(512 / 100)
     want = (x.astype(np.float64) ** 2).sum(0)
     for name in ("blk.0.ffn_up.weight", "blk.0.ffn_gate.weight"):
-        np.testing.assert_allclose(t[name + ".in_sum2"][0], want, rtol=1e-5)
-        assert t[name + ".counts"].tolist() == [[512.0]]
+        assert t[name + ".in_sum2"].shape == (128,)  # 1-D, as llama-imatrix writes it
+        np.testing.assert_allclose(t[name + ".in_sum2"], want, rtol=1e-5)
+        assert t[name + ".counts"].tolist() == [512.0]
     want16 = (x.astype(np.float16).astype(np.float64) ** 2).sum(0)
-    np.testing.assert_allclose(t["blk.1.attn_q.weight.in_sum2"][0], want16, rtol=1e-5)
+    np.testing.assert_allclose(t["blk.1.attn_q.weight.in_sum2"], want16, rtol=1e-5)
 
     run("imatrix", "--input", f"blk.0.ffn_up.weight={d / 'X.npy'}", "--out", tmp_path / "im.dat",
         "--format", "dat", "--chunk-size", 100)
@@ -279,8 +280,10 @@ def test_imatrix_gguf_and_dat(model, tmp_path):
     pos = 8 + name_len
     ncall, nval = struct.unpack("<ii", b[pos:pos + 8])
     vals = np.frombuffer(b[pos + 8:pos + 8 + 4 * nval], dtype=np.float32)
-    assert ncall == 6 and nval == 128
+    assert ncall == 6 and nval == 128  # per entry: ceil, as llama-imatrix (no zeros)
     np.testing.assert_allclose(vals, want / 512 * 6, rtol=1e-5)
+    end = pos + 8 + 4 * nval
+    assert struct.unpack("<i", b[end:end + 4])[0] == 5  # the trailer: whole chunks
 
     res = run("imatrix", "--input", "noequals", "--out", tmp_path / "x.gguf", check=False)
     assert res.returncode == 1 and "NAME=FILE" in res.stderr

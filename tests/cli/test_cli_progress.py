@@ -140,3 +140,46 @@ def test_sigint_during_the_solve(data, tmp_path):
     _, err_s = proc.communicate(timeout=120)
     assert proc.returncode == 130, err_s
     assert not (tmp_path / "o").exists()
+
+
+def test_imatrix_progress_and_no_partial_file_on_sigint(data, tmp_path):
+    out = tmp_path / "im" / "imatrix.gguf"
+    p = subprocess.run([GPTAQ, "imatrix", "--input", f"blk.0.attn_q.weight={data / 'X.npy'}",
+                        "--out", str(out), "--backend", "cpu", "--batch-tokens", "1000"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "gptaq: statistics 100% (2500/2500 tokens)" in p.stderr
+    assert out.exists() and files_under(tmp_path / "im") == ["imatrix.gguf"]
+    out2 = tmp_path / "im2" / "imatrix.gguf"
+    env = dict(os.environ, GPTAQ_CLI_PROGRESS_DELAY_MS="400")
+    proc = subprocess.Popen([GPTAQ, "imatrix", "--input", f"blk.0.attn_q.weight={data / 'X.npy'}",
+                             "--out", str(out2), "--backend", "cpu", "--batch-tokens", "1000"],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr.readline().startswith("gptaq: statistics")
+    proc.send_signal(signal.SIGINT)
+    _, err_s = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err_s
+    assert not (tmp_path / "im2").exists()
+
+
+def test_demo_report_writes_a_table_and_an_svg_chart(tmp_path):
+    import xml.etree.ElementTree as ET
+    rep = tmp_path / "r" / "s"
+    p = subprocess.run([GPTAQ, "demo", "--calib-tokens", "128", "--eval-tokens", "32",
+                        "--backend", "cpu", "--report", str(rep)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert files_under(rep) == ["demo.md", "demo.svg"]
+    md = (rep / "demo.md").read_text()
+    rows = [l for l in md.splitlines() if l.startswith("| ") and not l.startswith("| method")]
+    assert len(rows) >= 13
+    assert "![error by method and bits](demo.svg)" in md
+    svg = ET.parse(rep / "demo.svg").getroot()
+    assert svg.tag.endswith("svg")
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = [r for r in svg.iter(ns + "rect") if r.find(ns + "title") is not None]
+    assert len(bars) == len(rows)
+    titles = [r.find(ns + "title").text for r in bars]
+    assert any(t.startswith("GPTAQ, 4 bits") for t in titles)
+    assert all(float(r.get("height")) > 0 for r in bars)
+    texts = [t.text for t in svg.iter(ns + "text")]
+    assert {"4 bits", "3 bits", "2 bits"} <= set(texts)

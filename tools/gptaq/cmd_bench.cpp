@@ -129,7 +129,7 @@ int run(int argc, char **argv) {
   app.option_defaults()->always_capture_default();  // --help shows every default
   int64_t rows = 4096, cols = 4096, tokens = 8192, batch = 2048;
   int repeat = 1;
-  bool json = false;
+  bool json = false, progress = false;
   cli::QuantOptions q;
   q.act_order = false;
   app.add_option("--rows", rows, "weight rows (out_features)")->check(CLI::PositiveNumber);
@@ -141,6 +141,9 @@ int run(int argc, char **argv) {
   std::string codes_out;
   app.add_option("--codes-out", codes_out,
                  "write the first solve's codes (rows x cols uint8, raw) to this file");
+  app.add_flag("--progress", progress,
+               "also time statistics and solve with and without a no-op counting progress "
+               "callback, alternately on two contexts, and print the callback's overhead");
   q.add_to(app);
   if (int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
 
@@ -166,43 +169,52 @@ int run(int argc, char **argv) {
     const double sgemm_gflops = measure_sgemm(static_cast<int>(std::min<int64_t>(cols, 4096)), 1024);
     const double base_rss = peak_rss_mib();
 
-    gptaq_ctx *ctx = nullptr;
-    cli::check(gptaq_ctx_create(&ctx, cols, &cfg), nullptr, "creating the context");
-    std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> guard(ctx, gptaq_ctx_free);
-
-    // Statistics: stream `tokens` tokens in batches (the same synthetic batch reused).
-    auto t0 = clock_type::now();
-    for (int64_t done = 0; done < tokens; done += data_tokens) {
-      const int64_t n = std::min(data_tokens, tokens - done);
-      cli::check(gptaq_add_batch(ctx, xq.data(), asym ? xfp.data() : nullptr, n, GPTAQ_DTYPE_F32),
-                 ctx, "adding a batch");
-    }
-    const double stats_s = cfg.method == GPTAQ_METHOD_RTN ? 0.0 : seconds_since(t0);
-
     const int64_t G = gptaq_num_groups(cols, cfg.group_size);
     std::vector<uint8_t> codes(static_cast<size_t>(rows * cols));
     std::vector<float> scales(static_cast<size_t>(rows * G * std::max(1, cfg.bits))),
         zeros(static_cast<size_t>(rows * G));
-    double solve_s = 1e30, first_s = 0.0;
-    for (int r = 0; r < repeat; ++r) {
-      // The first solve factors H; later ones reuse the cached factorization.
-      gptaq_solve_info info;
-      std::memset(&info, 0, sizeof info);
-      info.struct_size = sizeof info;
-      auto t1 = clock_type::now();
-      int32_t st = cfg.quantizer == GPTAQ_QUANTIZER_BINARY
-                       ? gptaq_solve_binary(ctx, w.data(), rows, cols, codes.data(), scales.data(),
-                                            zeros.data(), nullptr, nullptr, &info)
-                       : gptaq_solve(ctx, w.data(), rows, cols, codes.data(), scales.data(),
-                                     zeros.data(), nullptr, nullptr, &info);
-      cli::check(st, ctx, "solving");
-      const double s = seconds_since(t1);
-      if (r == 0) first_s = s;
-      solve_s = std::min(solve_s, s);
-    }
+    // One context's statistics and solves.
+    struct Timing {
+      double stats_s = 0.0, first_s = 0.0, solve_s = 1e30;
+      int32_t backend = GPTAQ_BACKEND_CPU;  // the backend the context ran on
+    };
+    auto measure = [&]() {
+      Timing tm;
+      gptaq_ctx *ctx = nullptr;
+      cli::check(gptaq_ctx_create(&ctx, cols, &cfg), nullptr, "creating the context");
+      std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> guard(ctx, gptaq_ctx_free);
+      // Statistics: stream `tokens` tokens in batches (the same synthetic batch reused).
+      auto t0 = clock_type::now();
+      for (int64_t done = 0; done < tokens; done += data_tokens) {
+        const int64_t n = std::min(data_tokens, tokens - done);
+        cli::check(gptaq_add_batch(ctx, xq.data(), asym ? xfp.data() : nullptr, n, GPTAQ_DTYPE_F32),
+                   ctx, "adding a batch");
+      }
+      tm.stats_s = cfg.method == GPTAQ_METHOD_RTN ? 0.0 : seconds_since(t0);
+      double &solve_s = tm.solve_s, &first_s = tm.first_s;
+      for (int r = 0; r < repeat; ++r) {
+        // The first solve factors H; later ones reuse the cached factorization.
+        gptaq_solve_info info;
+        std::memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        auto t1 = clock_type::now();
+        int32_t st = cfg.quantizer == GPTAQ_QUANTIZER_BINARY
+                         ? gptaq_solve_binary(ctx, w.data(), rows, cols, codes.data(), scales.data(),
+                                              zeros.data(), nullptr, nullptr, &info)
+                         : gptaq_solve(ctx, w.data(), rows, cols, codes.data(), scales.data(),
+                                       zeros.data(), nullptr, nullptr, &info);
+        cli::check(st, ctx, "solving");
+        const double s = seconds_since(t1);
+        if (r == 0) first_s = s;
+        solve_s = std::min(solve_s, s);
+      }
+      tm.backend = gptaq_ctx_backend(ctx);
+      return tm;
+    };
+    const Timing plain = measure();
     const double peak = peak_rss_mib();
-    const int32_t used_backend = gptaq_ctx_backend(ctx);
-    if (!codes_out.empty()) {
+    const int32_t used_backend = plain.backend;
+    if (!codes_out.empty()) {  // the codes of the plain context's solves (all identical)
       FILE *f = std::fopen(codes_out.c_str(), "wb");
       const bool ok = f && std::fwrite(codes.data(), 1, codes.size(), f) == codes.size();
       if (f) std::fclose(f);
@@ -213,6 +225,7 @@ int run(int argc, char **argv) {
     if (used_backend == GPTAQ_BACKEND_CUDA)
       std::printf("cuSOLVER workspace at %lld columns: %s\n", static_cast<long long>(cols),
                   cusolver_ws.c_str());
+    const double stats_s = plain.stats_s, first_s = plain.first_s, solve_s = plain.solve_s;
 
     const double n = static_cast<double>(cols), m = static_cast<double>(rows),
                  T = static_cast<double>(tokens);
@@ -234,6 +247,61 @@ int run(int argc, char **argv) {
       std::printf("solve with the factorization reused: %.3f s\n", solve_s);
     std::printf("peak RSS %.0f MiB (%.0f MiB before the context; one column^2 fp32 matrix is %.0f MiB)\n",
                 peak, base_rss, mat_mib);
+    if (progress) {
+      // Side by side: a context without a callback (A) and one with a no-op callback that
+      // only counts its calls (B) run the same work alternately, best of max(3, repeat)
+      // each, so that load from elsewhere hits both alike. Each solve includes the
+      // factorization (dropped before it through gptaq_stats_buffers_get).
+      int64_t calls = 0;
+      gptaq_ctx *c[2] = {nullptr, nullptr};
+      cli::check(gptaq_ctx_create(&c[0], cols, &cfg), nullptr, "creating the context");
+      std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> ga(c[0], gptaq_ctx_free);
+      cli::check(gptaq_ctx_create(&c[1], cols, &cfg), nullptr, "creating the context");
+      std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> gb(c[1], gptaq_ctx_free);
+      cli::check(gptaq_ctx_set_progress(c[1], [](void *u, int32_t, int64_t, int64_t) -> int32_t {
+                   ++*static_cast<int64_t *>(u);
+                   return 0;
+                 }, &calls), c[1], "setting the progress callback");
+      double best_stats[2] = {1e30, 1e30}, best_solve[2] = {1e30, 1e30};
+      const int reps = std::max(3, repeat);
+      for (int r = 0; r < reps; ++r) {
+        double st[2] = {0.0, 0.0};
+        for (int k = 0; k < 2; ++k) cli::check(gptaq_ctx_reset(c[k]), c[k], "reset");
+        for (int64_t done = 0; done < tokens; done += data_tokens) {
+          const int64_t nb = std::min(data_tokens, tokens - done);
+          for (int j = 0; j < 2; ++j) {
+            const int k = (j + r) % 2;
+            auto t1 = clock_type::now();
+            cli::check(gptaq_add_batch(c[k], xq.data(), asym ? xfp.data() : nullptr, nb,
+                                       GPTAQ_DTYPE_F32), c[k], "adding a batch");
+            st[k] += seconds_since(t1);
+          }
+        }
+        for (int j = 0; j < 2; ++j) {
+          const int k = (j + r) % 2;
+          best_stats[k] = std::min(best_stats[k], st[k]);
+          gptaq_stats_buffers b;
+          b.struct_size = sizeof b;
+          cli::check(gptaq_stats_buffers_get(c[k], &b), c[k], "dropping the factorization");
+          cli::check(gptaq_stats_commit(c[k]), c[k], "dropping the factorization");
+          auto t1 = clock_type::now();
+          cli::check(cfg.quantizer == GPTAQ_QUANTIZER_BINARY
+                         ? gptaq_solve_binary(c[k], w.data(), rows, cols, codes.data(),
+                                              scales.data(), zeros.data(), nullptr, nullptr, nullptr)
+                         : gptaq_solve(c[k], w.data(), rows, cols, codes.data(), scales.data(),
+                                       zeros.data(), nullptr, nullptr, nullptr),
+                     c[k], "solving");
+          best_solve[k] = std::min(best_solve[k], seconds_since(t1));
+        }
+      }
+      auto pct = [](double with, double without) { return 100.0 * (with - without) / without; };
+      std::printf("progress callback, side by side (best of %d; %lld no-op calls in all):\n"
+                  "  statistics %.3f s without, %.3f s with (%+.2f%%)\n"
+                  "  solve      %.3f s without, %.3f s with (%+.2f%%)\n",
+                  reps, static_cast<long long>(calls), best_stats[0], best_stats[1],
+                  pct(best_stats[1], best_stats[0]), best_solve[0], best_solve[1],
+                  pct(best_solve[1], best_solve[0]));
+    }
     if (json)
       std::printf("{\"method\":\"%s\",\"rows\":%lld,\"cols\":%lld,\"tokens\":%lld,\"bits\":%d,"
                   "\"group_size\":%d,\"act_order\":%d,\"stats_seconds\":%.6f,\"solve_seconds\":%.6f,"

@@ -2,7 +2,9 @@
 // asymmetric calibration. x_q comes from the already-quantized prefix, x_fp from the
 // full-precision model; GPTQ calibrates on x_q alone, GPTAQ on the pair. Prints the final
 // output's relative error on held-out tokens and the time per method.
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -11,6 +13,8 @@
 
 #include "linalg.h"
 #include "options.h"
+#include "progress.h"
+#include "svg_chart.h"
 
 namespace {
 
@@ -88,11 +92,53 @@ double rel_err(const std::vector<float> &a, const std::vector<float> &ref) {
   return std::sqrt(num / den);
 }
 
+std::string variant_label(const Variant &v) {
+  return std::string(v.name) + (v.quantizer == GPTAQ_QUANTIZER_BINARY ? " (binary)" : "") +
+         (v.order == kGar ? " GAR" : v.order == kNatural ? " natural" : "");
+}
+
+// --report DIR: the table as Markdown and the error by method and bits as an SVG chart,
+// both renamed into place only when both are written.
+void write_report(const std::string &dir, const std::vector<Variant> &variants,
+                  const std::vector<double> &errs, const std::vector<double> &times,
+                  int calib_tokens, int eval_tokens, int group_size, bool act_order) {
+  cli::OutputFiles outputs;
+  std::vector<cli::ChartBar> bars;
+  std::string md = cli::format(
+      "# gptaq demo\n\nOutput relative error of a 6-layer GELU network quantized layer by "
+      "layer (%d calibration tokens, %d held-out tokens, asymmetric grid, group %d, "
+      "act-order %s). Lower is better.\n\n![error by method and bits](demo.svg)\n\n"
+      "| method | quantizer | bits | output rel. error | time (s) |\n"
+      "|---|---|---:|---:|---:|\n",
+      calib_tokens, eval_tokens, group_size, act_order ? "on" : "off");
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const Variant &v = variants[i];
+    md += cli::format("| %s | %s | %d | %.5f | %.3f |\n", variant_label(v).c_str(),
+                      v.quantizer == GPTAQ_QUANTIZER_BINARY ? "binary" : "uniform", v.bits,
+                      errs[i], times[i]);
+    bars.push_back({variant_label(v), v.bits, errs[i]});
+  }
+  const std::string svg = cli::svg_bar_chart(
+      bars, "gptaq demo: output error by method and bits",
+      "relative error of the network output on held-out tokens");
+  const std::pair<std::string, const std::string *> files[] = {{"demo.md", &md},
+                                                                {"demo.svg", &svg}};
+  for (const auto &f : files) {
+    const std::string path = dir + "/" + f.first, tmp = outputs.temp(path);
+    std::FILE *fp = std::fopen(tmp.c_str(), "wb");
+    if (!fp) cli::die("cannot write %s: %s", path.c_str(), std::strerror(errno));
+    const bool ok = std::fwrite(f.second->data(), 1, f.second->size(), fp) == f.second->size();
+    if (std::fclose(fp) != 0 || !ok) cli::die("cannot write %s", path.c_str());
+  }
+  outputs.commit();
+  std::printf("\nwrote %s/demo.md and %s/demo.svg\n", dir.c_str(), dir.c_str());
+}
+
 int run(int argc, char **argv) {
   CLI::App app{"Quantize a deterministic multi-layer network with RTN, GPTQ and GPTAQ", "demo"};
   app.option_defaults()->always_capture_default();  // --help shows every default
   int calib_tokens = 2048, eval_tokens = 512, group_size = 128, batch = 256;
-  std::string backend = "auto";
+  std::string backend = "auto", report_dir;
   bool act_order = true;
   app.add_option("--calib-tokens", calib_tokens, "calibration tokens (default 2048)")
       ->check(CLI::Range(16, 1 << 20));
@@ -101,6 +147,9 @@ int run(int argc, char **argv) {
   app.add_option("--group-size", group_size, "group size (default 128)");
   app.add_option("--backend", backend, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_flag("!--no-act-order", act_order, "quantize columns in natural order");
+  app.add_option("--report", report_dir,
+                 "also write the comparison to DIR/demo.md (a Markdown table) and DIR/demo.svg "
+                 "(a chart of the error by method and bits); DIR is created if missing");
   if (int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
 
   return cli::run_guarded([&] {
@@ -160,7 +209,7 @@ int run(int argc, char **argv) {
     std::printf("%-8s %-9s %-9s %5s  %-22s %9s\n", "--------", "---------", "---------", "----",
                 "----------------------", "--------");
 
-    std::vector<double> errs;
+    std::vector<double> errs, times;
     for (const Variant &v : variants) {
       cli::QuantOptions q;
       q.backend = backend;
@@ -201,6 +250,7 @@ int run(int argc, char **argv) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double err = rel_err(e_q, y_fp);
       errs.push_back(err);
+      times.push_back(secs);
       const char *order = v.method == GPTAQ_METHOD_RTN ? "-"
                           : cfg.act_group_aware        ? "GAR"
                           : cfg.act_order              ? "act-order"
@@ -241,6 +291,8 @@ int run(int argc, char **argv) {
                       100.0 * std::fabs(errs[i] - gq) / gq,
                       errs[i] < gq ? "lower" : "higher");
     }
+    if (!report_dir.empty()) write_report(report_dir, variants, errs, times, calib_tokens,
+                                          eval_tokens, group_size, act_order);
     return 0;
   });
 }

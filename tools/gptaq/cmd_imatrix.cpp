@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "options.h"
+#include "progress.h"
 
 namespace {
 
@@ -45,6 +46,8 @@ int run(int argc, char **argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--backend", backend, "auto | cpu | cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--threads", threads, "CPU threads (0 = all)");
+  cli::ProgressOptions po;
+  po.add_to(app);
   if (int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
 
   return cli::run_guarded([&] {
@@ -67,6 +70,10 @@ int run(int argc, char **argv) {
     cfg.backend = backend == "cpu" ? GPTAQ_BACKEND_CPU : backend == "cuda" ? GPTAQ_BACKEND_CUDA
                                                                            : GPTAQ_BACKEND_AUTO;
     cfg.num_threads = threads;
+    cli::install_sigint();
+    cli::Reporter reporter(po);
+    cli::OutputFiles outputs;
+    outputs.dir(cli::parent_dir(out_path));
     for (const auto &kv : by_file) {
       const std::string &path = kv.first;
       NpyIn x(path);
@@ -75,15 +82,20 @@ int run(int argc, char **argv) {
       gptaq_ctx *ctx = nullptr;
       cli::check(gptaq_ctx_create(&ctx, x.cols, &cfg), nullptr, "creating the context");
       std::unique_ptr<gptaq_ctx, void (*)(gptaq_ctx *)> guard(ctx, gptaq_ctx_free);
+      reporter.attach(ctx);
+      int64_t streamed = 0;
       const size_t es = x.dtype == GPTAQ_DTYPE_F32 ? 4 : 2;
       std::vector<unsigned char> buf(static_cast<size_t>(batch_tokens * x.cols) * es);
       for (;;) {
+        cli::stop_if_interrupted();
         int64_t n = 0;
         cli::check(gptaq_npy_read_rows(x.r, buf.data(), batch_tokens, &n), nullptr,
                    ("reading " + path).c_str());
         if (n == 0) break;
-        cli::check(gptaq_add_batch(ctx, buf.data(), nullptr, n, x.dtype), ctx,
-                   ("adding a batch from " + path).c_str());
+        reporter.stream(streamed, x.rows);
+        cli::check_cancellable(gptaq_add_batch(ctx, buf.data(), nullptr, n, x.dtype), ctx,
+                               ("adding a batch from " + path).c_str());
+        streamed += n;
       }
       for (const std::string &name : kv.second) {
         cli::check(gptaq_imatrix_add_ctx(im, name.c_str(), ctx), nullptr, ("adding " + name).c_str());
@@ -92,9 +104,10 @@ int run(int argc, char **argv) {
                     path.c_str());
       }
     }
-    cli::check(gptaq_imatrix_save(im, out_path.c_str(),
+    cli::check(gptaq_imatrix_save(im, outputs.temp(out_path).c_str(),
                                   format == "dat" ? GPTAQ_IMATRIX_DAT : GPTAQ_IMATRIX_GGUF),
                nullptr, ("writing " + out_path).c_str());
+    outputs.commit();
     std::printf("wrote %s (%s, %zu weights)\n", out_path.c_str(), format.c_str(), inputs.size());
     return 0;
   });
