@@ -39,7 +39,7 @@ stage_asan() {
   # The core, its C/C++ tests, the CLI (cli.pytest drives it) and the fuzz-corpus
   # replays; not the examples or the install test (a pkg-config consumer built without
   # the sanitizer runtime), nor the header tests (compile-only).
-  local targets=(gptaq gptaq_tests gptaq_tool)
+  local targets=(gptaq gptaq_tests gptaq_tool gptaq_module_tests)
   for f in "$ROOT"/fuzz/fuzz_*.cpp; do
     f="$(basename "$f" .cpp)"
     targets+=("fuzz_replay_${f#fuzz_}")
