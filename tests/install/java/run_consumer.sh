@@ -5,7 +5,7 @@
 #   1. libgptaq named by GPTAQ_LIBRARY_PATH,
 #   2. libgptaq named by -Dgptaq.library.path,
 #   3. libgptaq found by the dynamic loader (LD_LIBRARY_PATH),
-#   4. the jar used in place in PREFIX/share/java (its neighbour libgptaq_jni, RUNPATH),
+#   4. the jar used in place in PREFIX/share/java (libgptaq_jni in PREFIX/LIBDIR/jni, RUNPATH),
 # each asserting codes == DATA/cli/codes.npy. Also checks the Maven repository layout
 # and what the jar carries.
 #
@@ -56,7 +56,10 @@ run "-Dgptaq.library.path" env -u LD_LIBRARY_PATH -u GPTAQ_LIBRARY_PATH "$java" 
 run "LD_LIBRARY_PATH" env -u GPTAQ_LIBRARY_PATH LD_LIBRARY_PATH="$lib" "$java" -cp "$cp_alone" Consumer "$data"
 grep -q "by the dynamic loader" <<<"$LAST" || die "expected libgptaq from the dynamic loader"
 run "installed layout" env -u LD_LIBRARY_PATH -u GPTAQ_LIBRARY_PATH "$java" -cp "$installed_jar:$work/classes" Consumer "$data"
-grep -q "JNI library next to the jar" <<<"$LAST" || die "the installed jar did not use its neighbour JNI library"
+grep -q "JNI library next to the jar: .*/jni/libgptaq_jni.so" <<<"$LAST" ||
+  die "the installed jar did not use the installed JNI library in LIBDIR/jni"
+[ -f "$prefix/$libdir/jni/libgptaq_jni.so" ] || die "libgptaq_jni.so not installed in $libdir/jni"
+[ ! -e "$prefix/$javadir/libgptaq_jni.so" ] || die "libgptaq_jni.so installed in $javadir (arch-dependent file in share/)"
 
 # Without any way to find libgptaq the error says what to set.
 if out=$(cd "$work" && env -u LD_LIBRARY_PATH -u GPTAQ_LIBRARY_PATH "$java" -cp "$cp_alone" Consumer "$data" 2>&1); then

@@ -18,9 +18,10 @@ import java.util.Properties;
  * <ol>
  *   <li>the file named by the system property {@code gptaq.jni.library};
  *   <li>{@code System.loadLibrary("gptaq_jni")}: java.library.path (a distribution's copy);
- *   <li>the file next to the jar (or class folder) this class came from, or in {@code
- *       ../lib} from there (the build tree and the install layout
- *       {@code <prefix>/share/java});
+ *   <li>the file next to the jar (or class folder) this class came from, in {@code
+ *       ../lib} from there (the build tree), or in the install layout's JNI folder
+ *       ({@code <prefix>/share/java/gptaq.jar} and {@code <prefix>/<libdir>/jni}: the
+ *       jar's build.properties holds the relative path);
  *   <li>the copy inside the jar, {@code /org/gptaq/native/<os>-<arch>/libgptaq_jni.so}
  *       (linux-x86_64 in the published jar), extracted to a temporary file and loaded
  *       with System.load, as sqlite-jdbc and zstd-jni do.
@@ -72,7 +73,12 @@ public final class NativeLoader {
     File dir = codeDir();
     String file = System.mapLibraryName(NAME);
     if (dir != null) {
-      for (File candidate : new File[] {new File(dir, file), new File(new File(dir.getParentFile(), "lib"), file)}) {
+      String jniDir = buildProperty("jnidir");
+      File installed = jniDir == null || jniDir.isEmpty() ? null : new File(new File(dir, jniDir), file);
+      File[] candidates = installed == null
+          ? new File[] {new File(dir, file), new File(new File(dir.getParentFile(), "lib"), file)}
+          : new File[] {new File(dir, file), new File(new File(dir.getParentFile(), "lib"), file), installed};
+      for (File candidate : candidates) {
         if (!candidate.isFile()) {
           tried.add(candidate + ": no such file");
           continue;
@@ -133,17 +139,20 @@ public final class NativeLoader {
 
   /** libgptaq's soname this binding was built against (from the jar's build.properties). */
   public static String coreSoname() {
+    String s = buildProperty("soname");
+    return s != null && !s.isEmpty() ? s : System.mapLibraryName("gptaq");
+  }
+
+  /** A value of the jar's build.properties, or null. */
+  private static String buildProperty(String key) {
     try (InputStream in = NativeLoader.class.getResourceAsStream("/org/gptaq/native/build.properties")) {
-      if (in != null) {
-        Properties p = new Properties();
-        p.load(in);
-        String s = p.getProperty("soname");
-        if (s != null && !s.isEmpty()) return s;
-      }
+      if (in == null) return null;
+      Properties p = new Properties();
+      p.load(in);
+      return p.getProperty(key);
     } catch (IOException e) {
-      // fall through
+      return null;
     }
-    return System.mapLibraryName("gptaq");
   }
 
   private static String configuredCore() {
